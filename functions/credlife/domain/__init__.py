@@ -1,0 +1,1 @@
+"""Pure domain: models, policy, planner. No boto3, no environment, no clock: everything is passed in."""

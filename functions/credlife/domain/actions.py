@@ -1,0 +1,120 @@
+"""What the planner decides: one action per credential, each with a reason and the control it serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from credlife.domain.models import CredentialType
+
+
+class ActionKind(StrEnum):
+    WARN = "warn"  # tell the owner about an upcoming action (carries its deadline)
+    ROTATE = "rotate"  # create a new key beside the old one, hand it over through Secrets Manager
+    DEACTIVATE = "deactivate"  # set an access key Inactive
+    DELETE = "delete"  # delete an (inactive) access key
+    ALERT = "alert"  # needs a human; the automation acts on nothing
+    BLOCKED = "blocked"  # due now but waiting on something (e.g. the two-key quota)
+    EXEMPT = "exempt"  # audited non-action: the user is out of scope
+
+
+#: Actions that change IAM. Everything else only informs.
+CHANGING_KINDS = frozenset({ActionKind.ROTATE, ActionKind.DEACTIVATE, ActionKind.DELETE})
+#: Actions that can break a workload and so need prior notice.
+DISRUPTIVE_KINDS = frozenset({ActionKind.DEACTIVATE, ActionKind.DELETE})
+
+
+class Reason(StrEnum):
+    KEY_ROTATION_DUE = "key_rotation_due"
+    KEY_UNUSED = "key_unused"
+    KEY_REPLACED_SAFE = "key_replaced_safe"
+    KEY_REPLACED_OVERDUE = "key_replaced_overdue"
+    INACTIVE_KEY_CLEANUP = "inactive_key_cleanup"
+    KEY_QUOTA_CONFLICT = "key_quota_conflict"
+    KEY_QUOTA_WAIT = "key_quota_wait"
+    EXEMPT_TAG = "exempt_tag"
+    EXEMPT_PATH = "exempt_path"
+    EXEMPT_BREAK_GLASS = "exempt_break_glass"
+    EXEMPT_OWN_PRINCIPAL = "exempt_own_principal"
+
+
+#: Reason code → the CIS AWS Foundations / AWS Security Hub controls it satisfies (DESIGN §3).
+CONTROLS: dict[Reason, str] = {
+    Reason.KEY_ROTATION_DUE: "CIS 2.12 / IAM.3",
+    Reason.KEY_UNUSED: "CIS 2.11 / IAM.22",
+    Reason.KEY_REPLACED_SAFE: "CIS 2.12 / IAM.3",
+    Reason.KEY_REPLACED_OVERDUE: "CIS 2.12 / IAM.3",
+    Reason.INACTIVE_KEY_CLEANUP: "CIS 2.11 / IAM.22",
+    Reason.KEY_QUOTA_CONFLICT: "CIS 2.12 / IAM.3",
+    Reason.KEY_QUOTA_WAIT: "CIS 2.12 / IAM.3",
+    Reason.EXEMPT_TAG: "-",
+    Reason.EXEMPT_PATH: "-",
+    Reason.EXEMPT_BREAK_GLASS: "-",
+    Reason.EXEMPT_OWN_PRINCIPAL: "-",
+}
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One decision about one credential.
+
+    `due` is when this row's own action happens (for `warn`: when the notice goes out); `deadline` is, for
+    a `warn`, when the announced action (`warns_of`) will happen, and for a `rotate`, when the old key will
+    be deactivated at the latest. `key_created` identifies the key before its id is known."""
+
+    user: str
+    credential: CredentialType
+    action: ActionKind
+    reason: Reason
+    due: datetime
+    key_id: str | None = None
+    key_created: datetime | None = None
+    deadline: datetime | None = None
+    warns_of: ActionKind | None = None
+    stage: str | None = None
+    severity: Severity = Severity.INFO
+    dry_run: bool = False
+    detail: str = ""
+
+    @property
+    def control(self) -> str:
+        return CONTROLS[self.reason]
+
+    @property
+    def changes_iam(self) -> bool:
+        return self.action in CHANGING_KINDS
+
+    def with_key_id(self, key_id: str | None) -> Action:
+        return replace(self, key_id=key_id)
+
+    def as_row(self) -> dict[str, str | bool | None]:
+        """Flat, JSON-ready view (the `plan --json` contract)."""
+        return {
+            "user": self.user,
+            "credential": self.credential.value,
+            "key_id": self.key_id,
+            "key_created": _iso(self.key_created),
+            "action": self.action.value,
+            "warns_of": self.warns_of.value if self.warns_of else None,
+            "stage": self.stage,
+            "reason": self.reason.value,
+            "control": self.control,
+            "severity": self.severity.value,
+            "due": _iso(self.due),
+            "deadline": _iso(self.deadline),
+            "dry_run": self.dry_run,
+            "detail": self.detail,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None

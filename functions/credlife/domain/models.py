@@ -1,0 +1,113 @@
+"""What one scan knows about an account: IAM facts plus the lifecycle state the project recorded earlier.
+
+Plain frozen dataclasses (not pydantic) because snapshots of 5,000 users are built on every run and the
+planner must stay fast; validation happens at the edges (inventory parsing, state store decoding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+
+
+class CredentialType(StrEnum):
+    ACCESS_KEY = "access_key"
+    PASSWORD = "password"
+    MFA = "mfa"
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    """One access key. `key_id` is None while only the credential report is known (it has no key ids);
+    the key is then identified by its creation time, which is unique per user to the second."""
+
+    created: datetime
+    status: KeyStatus
+    last_used: datetime | None = None
+    key_id: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status is KeyStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class LoginProfile:
+    created: datetime
+    last_used: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MfaDevice:
+    serial: str
+    enabled: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    arn: str
+    path: str = "/"
+    created: datetime | None = None
+    user_id: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    access_keys: tuple[AccessKey, ...] = ()
+    login_profile: LoginProfile | None = None
+    mfa_active: bool = False
+    mfa_devices: tuple[MfaDevice, ...] = ()
+    #: True once `ListAccessKeys` filled in the key ids.
+    keys_resolved: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A warning the project sent (or, in dry-run, would have sent) about an upcoming action on one key."""
+
+    warns_of: str  # ActionKind value of the action announced
+    stage: str  # e.g. "14d", "7d", "1d"
+    sent_at: datetime
+    deadline: datetime
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """Persisted lifecycle state of one access key: the planner's memory between runs.
+
+    Identified by (user, key creation time) because the credential report has no key ids."""
+
+    user: str
+    key_created: datetime
+    key_id: str | None = None
+    notices: tuple[Notice, ...] = ()
+    rotated_at: datetime | None = None
+    replacement_key_id: str | None = None
+    replacement_created: datetime | None = None
+    deactivated_at: datetime | None = None
+    deactivation_reason: str | None = None
+    first_seen_inactive: datetime | None = None
+
+
+def key_ref(user: str, created: datetime) -> str:
+    """Stable identity of a key inside an account, usable before its id is known."""
+    return f"{user}|{created.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    account_id: str
+    taken_at: datetime
+    users: tuple[User, ...]
+    #: Lifecycle records keyed by `key_ref(user, key_created)`.
+    records: Mapping[str, KeyRecord] = field(default_factory=dict)
+
+    def record_for(self, user: str, key: AccessKey) -> KeyRecord | None:
+        return self.records.get(key_ref(user, key.created))

@@ -1,0 +1,76 @@
+"""The lifecycle policy: every threshold of DESIGN §3, in days, with its defaults.
+
+One pydantic model, shared by the Lambda functions (from the environment), the CLI (`--config FILE`) and
+tests. Unknown fields are rejected so a typo in a config file is an error, not a silent default."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Days = Annotated[int, Field(ge=0, le=3650)]
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Plan, report and send "would do" notices, change nothing. On by default for a first deployment.
+    dry_run: bool = True
+
+    # -- access keys: rotation (CIS 2.12, IAM.3)
+    rotate_after_days: Days = 90
+    rotation_warn_days: tuple[Days, ...] = (14, 7, 1)
+    #: The old key is deactivated at the latest this many days after its replacement exists.
+    deactivate_after_rotation_days: Days = 14
+    #: An old key deactivated after rotation is deleted this many days later, if unused since.
+    delete_rotated_after_days: Days = 14
+
+    # -- access keys: disuse (CIS 2.11, IAM.22)
+    unused_after_days: Days = 45
+    #: A key never used is judged by its creation date; this is its grace (defaults to `unused_after_days`).
+    never_used_grace_days: Days | None = None
+    unused_warn_days: tuple[Days, ...] = (7,)
+    #: An inactive key (deactivated as unused, or found inactive) is deleted after this many days inactive.
+    delete_inactive_after_days: Days = 30
+    delete_warn_days: tuple[Days, ...] = (7,)
+
+    # -- safety
+    #: A disruptive action (deactivate, delete) happens only this long after the owner's first warning.
+    notice_days: Days = 7
+    #: Last-used dates have 15-minute granularity: "used after" must clear this margin.
+    last_used_granularity_minutes: int = Field(default=15, ge=0, le=1440)
+
+    # -- scope and exemptions (audited, never silent)
+    exempt_tag_key: str = Field(default="credlife:exempt", min_length=1, max_length=128)
+    path_prefixes: tuple[str, ...] = ("/",)
+    break_glass_users: tuple[str, ...] = ()
+    #: The project's own IAM users (if any); never acted on.
+    own_principals: tuple[str, ...] = ()
+
+    @field_validator("rotation_warn_days", "unused_warn_days", "delete_warn_days")
+    @classmethod
+    def _sorted_desc(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(sorted(set(value), reverse=True))
+
+    @field_validator("path_prefixes")
+    @classmethod
+    def _paths_are_iam_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in value:
+            if not prefix.startswith("/"):
+                raise ValueError(f"path prefix {prefix!r} must start with '/'")
+        if not value:
+            raise ValueError("at least one path prefix is needed ('/' means every user)")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Policy:
+        if self.rotate_after_days and self.rotation_warn_days and max(self.rotation_warn_days) >= (
+            self.rotate_after_days
+        ):
+            raise ValueError("rotation_warn_days must all be smaller than rotate_after_days")
+        return self
+
+    @property
+    def never_used_after_days(self) -> int:
+        return self.unused_after_days if self.never_used_grace_days is None else self.never_used_grace_days
