@@ -19,7 +19,7 @@ class KeyStatus(StrEnum):
 
 class CredentialType(StrEnum):
     ACCESS_KEY = "access_key"
-    PASSWORD = "password"
+    PASSWORD = "password"  # noqa: S105 - a credential type, not a secret
     MFA = "mfa"
     USER = "user"
 

@@ -65,8 +65,10 @@ class Policy(BaseModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> Policy:
-        if self.rotate_after_days and self.rotation_warn_days and max(self.rotation_warn_days) >= (
+        if (
             self.rotate_after_days
+            and self.rotation_warn_days
+            and max(self.rotation_warn_days) >= (self.rotate_after_days)
         ):
             raise ValueError("rotation_warn_days must all be smaller than rotate_after_days")
         return self

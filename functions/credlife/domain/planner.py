@@ -1,0 +1,383 @@
+"""The access-key lifecycle planner: `plan(snapshot, policy, now) -> list[Action]`.
+
+Pure: the same inputs always give the same plan. Decisions are made per key, never on the sibling key;
+every disruptive action (deactivate, delete) needs a recorded notice sent at least `notice_days` earlier,
+and the deadline a notice announces is the deadline the planner keeps (DESIGN §3, "Decisions").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from credlife.domain.actions import Action, ActionKind, Reason, Severity
+from credlife.domain.models import (
+    AccessKey,
+    AccountSnapshot,
+    CredentialType,
+    KeyRecord,
+    Notice,
+    User,
+    key_ref,
+)
+from credlife.domain.policy import Policy
+
+_EXEMPT_TAG_OFF = frozenset({"", "false", "no", "0", "off"})
+#: Reasons whose deactivation means "old key of a rotation": deleted on the shorter rotation clock.
+_REPLACED = frozenset({Reason.KEY_REPLACED_SAFE.value, Reason.KEY_REPLACED_OVERDUE.value})
+
+
+def plan(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> list[Action]:
+    """Every action due now (and every notice due now) for every user of the snapshot."""
+    actions: list[Action] = []
+    for user in snapshot.users:
+        actions.extend(plan_user(user, snapshot, policy, now))
+    return actions
+
+
+def plan_user(user: User, snapshot: AccountSnapshot, policy: Policy, now: datetime) -> list[Action]:
+    exempt = exemption(user, policy)
+    if exempt is not None:
+        if not user.access_keys:
+            return []
+        return [
+            Action(
+                user=user.name,
+                credential=CredentialType.USER,
+                action=ActionKind.EXEMPT,
+                reason=exempt,
+                due=now,
+                dry_run=policy.dry_run,
+                detail=f"{len(user.access_keys)} access key(s) not managed: {exempt.value}",
+            )
+        ]
+    planner = _KeyPlanner(user, snapshot, policy, now)
+    return planner.run()
+
+
+def exemption(user: User, policy: Policy) -> Reason | None:
+    """Why the automation must leave this user alone, or None. Checked before anything else."""
+    if user.name in policy.own_principals:
+        return Reason.EXEMPT_OWN_PRINCIPAL
+    if user.name in policy.break_glass_users:
+        return Reason.EXEMPT_BREAK_GLASS
+    tag = user.tags.get(policy.exempt_tag_key)
+    if tag is not None and tag.strip().lower() not in _EXEMPT_TAG_OFF:
+        return Reason.EXEMPT_TAG
+    if not any(user.path.startswith(prefix) for prefix in policy.path_prefixes):
+        return Reason.EXEMPT_PATH
+    return None
+
+
+def unrecorded_inactive_keys(snapshot: AccountSnapshot) -> list[tuple[User, AccessKey]]:
+    """Inactive keys whose delete clock has not started yet: the caller records `first_seen_inactive`."""
+    found = []
+    for user in snapshot.users:
+        for key in user.access_keys:
+            if key.active:
+                continue
+            record = snapshot.record_for(user.name, key)
+            if record is None or (record.deactivated_at is None and record.first_seen_inactive is None):
+                found.append((user, key))
+    return found
+
+
+class _KeyPlanner:
+    """Plans one (non-exempt) user's keys. A class only to keep the shared inputs in one place."""
+
+    def __init__(self, user: User, snapshot: AccountSnapshot, policy: Policy, now: datetime) -> None:
+        self.user = user
+        self.snapshot = snapshot
+        self.policy = policy
+        self.now = now
+        self.notice = timedelta(days=policy.notice_days)
+        self.granularity = timedelta(minutes=policy.last_used_granularity_minutes)
+
+    def run(self) -> list[Action]:
+        keys = self.user.access_keys
+        actions: list[Action] = []
+        # Inactive keys first: a deletion planned now makes room for a rotation in the same run.
+        deleting: set[datetime] = set()
+        for key in keys:
+            if not key.active:
+                found = self._inactive(key)
+                deleting.update(
+                    a.key_created for a in found if a.action is ActionKind.DELETE and a.key_created
+                )
+                actions.extend(found)
+        for key in keys:
+            if key.active:
+                siblings = [other for other in keys if other is not key]
+                actions.extend(self._active(key, siblings, deleting))
+        return actions
+
+    # -- the rows of DESIGN §3 ----------------------------------------------------------------------
+
+    def _active(self, key: AccessKey, siblings: Sequence[AccessKey], deleting: set[datetime]) -> list[Action]:
+        record = self._record(key)
+        replacement = self._replacement(key, record, siblings)
+        if replacement is not None:
+            return self._retire_replaced(key, record, replacement)
+        unused_due = self._unused_due(key)
+        if self.now >= unused_due - _days(max(self.policy.unused_warn_days, default=0)):
+            # An unused key is deactivated, never rotated (nobody needs its replacement).
+            idle = (self.now - (key.last_used or key.created)).days
+            return self._scheduled(
+                key,
+                record,
+                kind=ActionKind.DEACTIVATE,
+                reason=Reason.KEY_UNUSED,
+                natural_due=unused_due,
+                warn_days=self.policy.unused_warn_days,
+                severity=Severity.MEDIUM,
+                detail=(
+                    f"never used in {idle} days" if key.last_used is None else f"not used for {idle} days"
+                ),
+            )
+        return self._rotation(key, record, siblings, deleting)
+
+    def _rotation(
+        self,
+        key: AccessKey,
+        record: KeyRecord | None,
+        siblings: Sequence[AccessKey],
+        deleting: set[datetime],
+    ) -> list[Action]:
+        due = key.created + _days(self.policy.rotate_after_days)
+        age = (self.now - key.created).days
+        if self.now < due:
+            return self._scheduled(
+                key,
+                record,
+                kind=ActionKind.ROTATE,
+                reason=Reason.KEY_ROTATION_DUE,
+                natural_due=due,
+                warn_days=self.policy.rotation_warn_days,
+                needs_notice=False,
+                severity=Severity.LOW,
+                detail=f"key is {age} days old; rotation at {self.policy.rotate_after_days} days",
+            )
+        blocking = [other for other in siblings if other.created not in deleting]
+        if not blocking:
+            return [
+                self._action(
+                    key,
+                    ActionKind.ROTATE,
+                    Reason.KEY_ROTATION_DUE,
+                    due=due,
+                    deadline=self.now + _days(self.policy.deactivate_after_rotation_days),
+                    severity=Severity.MEDIUM,
+                    detail=f"key is {age} days old; a new key is handed over through Secrets Manager",
+                )
+            ]
+        other = blocking[0]
+        if other.active:
+            return [
+                self._action(
+                    key,
+                    ActionKind.ALERT,
+                    Reason.KEY_QUOTA_CONFLICT,
+                    due=due,
+                    severity=Severity.CRITICAL,
+                    detail=(
+                        f"rotation due but the user already has two active keys (the other was created "
+                        f"{_date(other.created)}); the automation acts on neither: retire one of them"
+                    ),
+                )
+            ]
+        return [
+            self._action(
+                key,
+                ActionKind.BLOCKED,
+                Reason.KEY_QUOTA_WAIT,
+                due=due,
+                severity=Severity.LOW,
+                detail=(
+                    f"rotation waits for the inactive key created {_date(other.created)} to reach its "
+                    f"deletion date (two-key quota)"
+                ),
+            )
+        ]
+
+    def _retire_replaced(self, key: AccessKey, record: KeyRecord | None, new: AccessKey) -> list[Action]:
+        """The old key of a rotation: deactivated once safe, at the latest at the deadline."""
+        if record is not None and record.rotated_at is not None:
+            replaced_at = record.rotated_at
+        else:  # the owner made the replacement themselves
+            replaced_at = max(new.created, key.created + _days(self.policy.rotate_after_days))
+        natural_due = replaced_at + _days(self.policy.deactivate_after_rotation_days)
+        safe = new.last_used is not None and (
+            key.last_used is None or key.last_used + self.granularity <= new.last_used
+        )
+        return self._scheduled(
+            key,
+            record,
+            kind=ActionKind.DEACTIVATE,
+            reason=Reason.KEY_REPLACED_OVERDUE,
+            natural_due=natural_due,
+            warn_days=self.policy.rotation_warn_days,
+            early=(Reason.KEY_REPLACED_SAFE if safe else None),
+            severity=Severity.MEDIUM,
+            detail=f"replaced by the key created {_date(new.created)}",
+        )
+
+    def _inactive(self, key: AccessKey) -> list[Action]:
+        record = self._record(key)
+        start = self.now
+        period = self.policy.delete_inactive_after_days
+        if record is not None:
+            start = record.deactivated_at or record.first_seen_inactive or self.now
+            if record.deactivation_reason in _REPLACED:
+                period = self.policy.delete_rotated_after_days
+        if key.last_used is not None and key.last_used > start:
+            start = key.last_used  # used after we last saw it deactivated: the clock starts again
+        return self._scheduled(
+            key,
+            record,
+            kind=ActionKind.DELETE,
+            reason=Reason.INACTIVE_KEY_CLEANUP,
+            natural_due=start + _days(period),
+            warn_days=self.policy.delete_warn_days,
+            severity=Severity.LOW,
+            detail=f"inactive since {_date(start)}",
+        )
+
+    # -- mechanics ----------------------------------------------------------------------------------
+
+    def _scheduled(
+        self,
+        key: AccessKey,
+        record: KeyRecord | None,
+        *,
+        kind: ActionKind,
+        reason: Reason,
+        natural_due: datetime,
+        warn_days: Sequence[int],
+        severity: Severity,
+        detail: str,
+        needs_notice: bool = True,
+        early: Reason | None = None,
+    ) -> list[Action]:
+        """An action with advance notices. Sends the latest warning stage reached (never a burst of
+        stale ones); acts at the deadline, or earlier (as `early`) once a notice went out before now.
+
+        The deadline is `natural_due`, pushed back to `notice_days` after the first notice when the
+        action needs notice; a notice belongs to this episode only if it announced a deadline at or
+        after `natural_due` (a key used again starts a new episode)."""
+        notices = self._notices(record, kind, natural_due)
+        first = min((n.sent_at for n in notices), default=None)
+        deadline = max(natural_due, (first or self.now) + self.notice) if needs_notice else natural_due
+        noticed = first is not None or not needs_notice
+        if noticed and self.now >= deadline:
+            return [self._action(key, kind, reason, due=deadline, severity=severity, detail=detail)]
+        if early is not None and first is not None and first < self.now:
+            return [self._action(key, kind, early, due=self.now, severity=severity, detail=detail)]
+        reached = [d for d in warn_days if self.now >= deadline - _days(d)]
+        if reached:
+            latest = min(reached)
+            if any(_stage_days(n.stage) <= latest for n in notices):
+                return []  # this stage, or a later one, was already sent
+            stage = f"{latest}d"
+        elif needs_notice and first is None and self.now >= deadline - self.notice:
+            stage = "notice"  # no warning stage configured that close: the minimum notice still goes out
+        else:
+            return []
+        return [
+            self._action(
+                key,
+                ActionKind.WARN,
+                reason,
+                due=self.now,
+                deadline=deadline,
+                warns_of=kind,
+                stage=stage,
+                severity=Severity.INFO,
+                detail=detail,
+            )
+        ]
+
+    def _notices(self, record: KeyRecord | None, kind: ActionKind, natural_due: datetime) -> list[Notice]:
+        if record is None:
+            return []
+        return [
+            n
+            for n in record.notices
+            if n.warns_of == kind.value
+            and n.deadline >= natural_due
+            and (self.policy.dry_run or not n.dry_run)
+        ]
+
+    def _replacement(
+        self, key: AccessKey, record: KeyRecord | None, siblings: Sequence[AccessKey]
+    ) -> AccessKey | None:
+        """The key that replaces this one: the one our rotation made, or a fresh active key the owner
+        created after this one once this one is due for rotation."""
+        if record is not None and record.replacement_created is not None:
+            for other in siblings:
+                if other.active and (
+                    other.created == record.replacement_created
+                    or (other.key_id is not None and other.key_id == record.replacement_key_id)
+                ):
+                    return other
+        if self.now < key.created + _days(self.policy.rotate_after_days):
+            return None
+        for other in siblings:
+            fresh = self.now < other.created + _days(self.policy.rotate_after_days)
+            if other.active and other.created > key.created and fresh:
+                return other
+        return None
+
+    def _unused_due(self, key: AccessKey) -> datetime:
+        if key.last_used is None:
+            return key.created + _days(self.policy.never_used_after_days)
+        return key.last_used + _days(self.policy.unused_after_days)
+
+    def _record(self, key: AccessKey) -> KeyRecord | None:
+        return self.snapshot.records.get(key_ref(self.user.name, key.created))
+
+    def _action(
+        self,
+        key: AccessKey,
+        kind: ActionKind,
+        reason: Reason,
+        *,
+        due: datetime,
+        severity: Severity,
+        detail: str,
+        deadline: datetime | None = None,
+        warns_of: ActionKind | None = None,
+        stage: str | None = None,
+    ) -> Action:
+        return Action(
+            user=self.user.name,
+            credential=CredentialType.ACCESS_KEY,
+            action=kind,
+            reason=reason,
+            due=due,
+            key_id=key.key_id,
+            key_created=key.created,
+            deadline=deadline,
+            warns_of=warns_of,
+            stage=stage,
+            severity=severity,
+            dry_run=self.policy.dry_run,
+            detail=detail,
+        )
+
+
+def users_needing_key_ids(actions: Iterable[Action]) -> set[str]:
+    """Users with an access-key action: only these get a `ListAccessKeys` call."""
+    return {a.user for a in actions if a.credential is CredentialType.ACCESS_KEY and a.key_id is None}
+
+
+def _days(n: int) -> timedelta:
+    return timedelta(days=n)
+
+
+def _date(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d")
+
+
+def _stage_days(stage: str) -> int:
+    """Days before the deadline a stage stands for ("7d" → 7); the bare "notice" stage counts as 0."""
+    return int(stage[:-1]) if stage.endswith("d") and stage[:-1].isdigit() else 0
