@@ -28,9 +28,7 @@ class StateStorePort(Protocol):
     def load_records(self, account_id: str) -> dict[str, KeyRecord]:
         """Every key record of the account, keyed by `key_ref(user, key_created)`."""
 
-    def record_notice(
-        self, account_id: str, user: str, key: AccessKey, notice: Notice
-    ) -> bool:
+    def record_notice(self, account_id: str, user: str, key: AccessKey, notice: Notice) -> bool:
         """Persist a notice once: False when that (warns_of, stage) was already recorded for the key."""
 
     def record_rotation(
@@ -71,6 +69,13 @@ class Outcome:
     detail: str = ""
     new_key_id: str | None = None
     secret_name: str | None = None
+
+
+class ExecutorPort(Protocol):
+    def apply(
+        self, account_id: str, user: User, actions: Sequence[Action], *, now: datetime, run_id: str
+    ) -> list[Outcome]:
+        """Apply one user's actions (key ids resolved), idempotently, auditing each before and after."""
 
 
 class NotifierPort(Protocol):

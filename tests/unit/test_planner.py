@@ -197,6 +197,27 @@ class TestRetiringTheReplacedKey:
         )
         assert warn.deadline == new.created + days(14)
 
+    def test_two_workloads_keys_made_together_are_not_replacements(self) -> None:
+        # Given two keys made 5 days apart, both in daily use (two workloads), the older one now aged
+        older, younger = key(90, 0.1, key_id="AKIAOLDER"), key(85, 0.1, key_id="AKIAYOUNGER")
+        actions = run(user("alice", older, younger))
+        # Then nothing is deactivated or announced for deactivation: the older key's rotation is held up by
+        # the quota (a conflict for a human), the younger key just gets its own rotation notice
+        assert [(a.action, a.reason, a.key_id) for a in actions] == [
+            (ActionKind.ALERT, Reason.KEY_QUOTA_CONFLICT, "AKIAOLDER"),
+            (ActionKind.WARN, Reason.KEY_ROTATION_DUE, "AKIAYOUNGER"),
+        ]
+
+    def test_a_key_made_inside_the_warning_window_is_a_replacement(self) -> None:
+        # Given the owner made a new key right when the first rotation warning went out (day 76)
+        older, newer = key(91, 0.1), key(15, 0.1)
+        (warn,) = run(user("alice", older, newer))
+        assert (warn.warns_of, warn.reason, warn.key_created) == (
+            ActionKind.DEACTIVATE,
+            Reason.KEY_REPLACED_OVERDUE,
+            older.created,
+        )
+
 
 class TestInactiveKeys:
     def test_first_sighting_starts_the_clock_without_acting(self) -> None:

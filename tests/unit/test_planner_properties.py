@@ -118,7 +118,7 @@ def test_single_plan_safety(snapshot: AccountSnapshot, policy: Policy) -> None:
         for r in rows:
             # every action targets one of this user's own keys, the very one its reason applies to
             assert r.key_created in own
-            target = own[r.key_created]  # type: ignore[index]
+            target = own[r.key_created]
             if r.action is ActionKind.DELETE:
                 assert not target.active, "never deletes an active key"
             if r.action is ActionKind.DEACTIVATE:

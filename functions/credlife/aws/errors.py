@@ -57,5 +57,5 @@ def translate(error: ClientError, operation: str | None = None) -> AwsError:
     """Map a ClientError to the project's exception type (message kept short, no parameters echoed)."""
     info = error.response.get("Error", {})
     code = str(info.get("Code", "Unknown"))
-    op = operation or getattr(error, "operation_name", "unknown")
+    op = str(operation or getattr(error, "operation_name", None) or "unknown")
     return _BY_CODE.get(code, AwsError)(op, code, str(info.get("Message", ""))[:200])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -97,8 +97,9 @@ class KeyRecord:
 
 
 def key_ref(user: str, created: datetime) -> str:
-    """Stable identity of a key inside an account, usable before its id is known."""
-    return f"{user}|{created.isoformat()}"
+    """Stable identity of a key inside an account, usable before its id is known. IAM reports creation
+    times to the second, in UTC; sub-seconds (moto) and other offsets are normalised away."""
+    return f"{user}|{created.astimezone(UTC).replace(microsecond=0).isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -311,7 +311,7 @@ class _KeyPlanner:
         self, key: AccessKey, record: KeyRecord | None, siblings: Sequence[AccessKey]
     ) -> AccessKey | None:
         """The key that replaces this one: the one our rotation made, or a fresh active key the owner
-        created after this one once this one is due for rotation."""
+        created in this one's rotation window (from its first rotation warning on)."""
         if record is not None and record.replacement_created is not None:
             for other in siblings:
                 if other.active and (
@@ -319,11 +319,15 @@ class _KeyPlanner:
                     or (other.key_id is not None and other.key_id == record.replacement_key_id)
                 ):
                     return other
-        if self.now < key.created + _days(self.policy.rotate_after_days):
+        rotation_due = key.created + _days(self.policy.rotate_after_days)
+        if self.now < rotation_due:
             return None
+        # Only a key made once this one's rotation was announced counts as its replacement: two keys made
+        # close together are two workloads' keys, and retiring one for the other would break a workload.
+        announced = rotation_due - _days(max(self.policy.rotation_warn_days, default=0))
         for other in siblings:
             fresh = self.now < other.created + _days(self.policy.rotate_after_days)
-            if other.active and other.created > key.created and fresh:
+            if other.active and other.created >= announced and fresh:
                 return other
         return None
 

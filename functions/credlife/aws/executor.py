@@ -1,0 +1,424 @@
+"""Carries out the planner's actions for one user: dry-run aware, idempotent, audited.
+
+Every action gets an audit entry before (`intent`) and after (`result`); one failing action never stops
+the others. Deletions run first (they make room under IAM's two-keys-per-user quota), then rotations,
+deactivations, and the actions that only inform. A rotation hands the new secret access key straight to
+the key vault: it is never logged, audited, returned or put in an error; if the vault cannot store it, the
+new key is deleted again so no key exists that nobody can read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final, TypeVar
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from credlife.aws.calls import ApiCallCounter
+from credlife.aws.errors import AwsError, NotFound, translate
+from credlife.aws.secrets import KeyVault, suppress_wire_logs
+from credlife.domain.actions import Action, ActionKind
+from credlife.domain.models import AccessKey, CredentialType, KeyRecord, KeyStatus, Notice, User, key_ref
+from credlife.ports import AuditEntry, Outcome, StateStorePort
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam.client import IAMClient
+
+log = logging.getLogger("credlife.executor")
+
+#: What the executor calls itself (the vault and the state store declare their own).
+REQUIRED_ACTIONS: Final = (
+    "iam:CreateAccessKey",
+    "iam:UpdateAccessKey",
+    "iam:DeleteAccessKey",
+    "iam:ListAccessKeys",  # re-reads a key's status right before deleting it
+)
+
+APPLIED: Final = "applied"
+DRY_RUN: Final = "dry_run"
+NOOP: Final = "noop"
+FAILED: Final = "failed"
+REPORTED: Final = "reported"
+SKIPPED: Final = "skipped"
+
+#: Execution order: deletions make room for rotations; informing actions come last.
+_ORDER: Final = {ActionKind.DELETE: 0, ActionKind.ROTATE: 1, ActionKind.DEACTIVATE: 2}
+_REPORT_ONLY: Final = frozenset({ActionKind.ALERT, ActionKind.BLOCKED, ActionKind.EXEMPT})
+_MAX_KEYS_PER_USER: Final = 2
+_T = TypeVar("_T")
+
+
+class ExecutorError(Exception):
+    """An action that cannot be carried out as given (its message names no secret and no parameter value)."""
+
+
+@dataclass(slots=True)
+class _Run:
+    """One `apply` call: the user's keys as they are now (updated after each change)."""
+
+    account_id: str
+    user: User
+    now: datetime
+    run_id: str
+    keys: list[AccessKey] = field(default_factory=list)
+
+    def find(self, action: Action) -> AccessKey | None:
+        if action.key_id:
+            return next((k for k in self.keys if k.key_id == action.key_id), None)
+        if action.key_created:
+            wanted = _second(action.key_created)
+            return next((k for k in self.keys if _second(k.created) == wanted), None)
+        return None
+
+    def replace_key(self, old: AccessKey, new: AccessKey | None) -> None:
+        self.keys = [k for k in self.keys if k is not old]
+        if new is not None:
+            self.keys.append(new)
+
+
+class Executor:
+    """Applies actions to IAM through one IAM client, a key vault and the state store."""
+
+    def __init__(
+        self,
+        iam_client: IAMClient | None = None,
+        *,
+        vault: KeyVault,
+        state: StateStorePort,
+        counter: ApiCallCounter | None = None,
+    ) -> None:
+        self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
+        if counter is not None:
+            counter.attach(self._iam)
+        self._vault = vault
+        self._state = state
+        # Key records of the current run, loaded at the first rotation that needs them (one Query per run).
+        self._records: tuple[tuple[str, str], dict[str, KeyRecord]] | None = None
+
+    def apply(
+        self, account_id: str, user: User, actions: Sequence[Action], *, now: datetime, run_id: str
+    ) -> list[Outcome]:
+        """Carry out `actions` (all about `user`, whose key ids are resolved) and return their outcomes in
+        the order they ran."""
+        run = _Run(account_id, user, now, run_id, list(user.access_keys))
+        ordered = sorted(actions, key=lambda a: _ORDER.get(a.action, len(_ORDER)))
+        return [self._one(run, action) for action in ordered]
+
+    # -- one action, audited -------------------------------------------------------------------------
+
+    def _one(self, run: _Run, action: Action) -> Outcome:
+        row = action.as_row()
+        try:
+            self._state.write_audit(
+                run.account_id, AuditEntry(at=run.now, phase="intent", run_id=run.run_id, action=row)
+            )
+        except Exception as error:  # no action without its intent on record
+            outcome = Outcome(
+                action, FAILED, f"not attempted: the audit intent could not be written ({_safe(error)})"
+            )
+            self._log(run, outcome)
+            return outcome
+        try:
+            outcome = self._dispatch(run, action)
+        except (AwsError, ExecutorError) as error:
+            outcome = Outcome(action, FAILED, str(error))
+        except Exception as error:
+            log.exception("unexpected error", extra=_fields(run, action))
+            outcome = Outcome(action, FAILED, f"unexpected error: {_safe(error)}")
+        self._log(run, outcome)
+        try:
+            self._state.write_audit(
+                run.account_id,
+                AuditEntry(
+                    at=run.now,
+                    phase="result",
+                    run_id=run.run_id,
+                    action=row,
+                    outcome=outcome.status,
+                    detail=_audit_detail(outcome),
+                ),
+            )
+        except Exception as error:
+            log.error(
+                "audit result not written",
+                extra=_fields(run, action) | {"outcome": outcome.status, "error": _safe(error)},
+            )
+            outcome = replace(outcome, detail=f"{outcome.detail}; audit result not written ({_safe(error)})")
+        return outcome
+
+    def _dispatch(self, run: _Run, action: Action) -> Outcome:
+        if action.user != run.user.name:
+            return Outcome(action, FAILED, f"action is for user {action.user!r}, not {run.user.name!r}")
+        if action.action in _REPORT_ONLY:
+            return Outcome(action, REPORTED, action.detail)
+        if action.credential is not CredentialType.ACCESS_KEY:
+            return Outcome(action, SKIPPED, f"{action.credential.value} actions are not supported yet")
+        handler: Callable[[_Run, Action], Outcome] = {
+            ActionKind.WARN: self._warn,
+            ActionKind.ROTATE: self._rotate,
+            ActionKind.DEACTIVATE: self._deactivate,
+            ActionKind.DELETE: self._delete,
+        }[action.action]
+        return handler(run, action)
+
+    # -- handlers ------------------------------------------------------------------------------------
+
+    def _warn(self, run: _Run, action: Action) -> Outcome:
+        if action.warns_of is None or action.stage is None or action.deadline is None:
+            return Outcome(action, FAILED, "a warn action needs warns_of, stage and deadline")
+        key = run.find(action)
+        if key is None:
+            return Outcome(action, NOOP, "the key no longer exists")
+        notice = Notice(
+            warns_of=action.warns_of.value,
+            stage=action.stage,
+            sent_at=run.now,
+            deadline=action.deadline,
+            dry_run=action.dry_run,
+        )
+        if not self._state.record_notice(run.account_id, run.user.name, _identity(key, action), notice):
+            return Outcome(action, NOOP, f"{action.stage} notice already recorded")
+        return Outcome(action, DRY_RUN if action.dry_run else APPLIED)
+
+    def _rotate(self, run: _Run, action: Action) -> Outcome:
+        key = run.find(action)
+        if key is None:
+            return Outcome(action, NOOP, "the key no longer exists")
+        if _status(key) is not KeyStatus.ACTIVE:
+            return Outcome(action, NOOP, "the key is inactive: nothing to rotate")
+        if len(run.keys) >= _MAX_KEYS_PER_USER:
+            others = ", ".join(k.key_id or "?" for k in run.keys if k is not key)
+            return Outcome(action, NOOP, f"the user already has {len(run.keys)} keys (other: {others})")
+        secret_name = self._vault.secret_name(run.user.name)
+        if action.dry_run:
+            run.keys.append(AccessKey(created=run.now, status=KeyStatus.ACTIVE))
+            return Outcome(action, DRY_RUN, f"would create a new key and store it in secret {secret_name}")
+        record = self._record(run, key, action)
+        if record and record.rotated_at and record.replacement_key_id in {k.key_id for k in run.keys}:
+            return Outcome(action, NOOP, f"already rotated: replacement {record.replacement_key_id} exists")
+
+        with suppress_wire_logs():  # the response carries the secret access key
+            response = self._call(
+                "CreateAccessKey", lambda: self._iam.create_access_key(UserName=run.user.name)
+            )
+        new = response["AccessKey"]
+        new_id = new["AccessKeyId"]
+        new_created = _aware(new["CreateDate"])
+        try:
+            secret_name = self._vault.store_new_key(run.user, new_id, new["SecretAccessKey"], new_created)
+        except Exception as error:
+            reason = _safe(error)
+            del response, new
+            return self._roll_back(run, action, new_id, reason)
+        del response, new
+        replacement = AccessKey(created=new_created, status=KeyStatus.ACTIVE, key_id=new_id)
+        run.keys.append(replacement)
+        detail = f"new key {new_id} stored in secret {secret_name}"
+        try:
+            self._state.record_rotation(
+                run.account_id,
+                run.user.name,
+                _identity(key, action),
+                rotated_at=run.now,
+                replacement=replacement,
+            )
+            self._remember_rotation(run, key, action, replacement)
+        except AwsError as error:
+            log.error(
+                "rotation not recorded",
+                extra=_fields(run, action) | {"new_key_id": new_id, "error": str(error)},
+            )
+            detail += f"; the rotation could not be recorded ({error})"
+        return Outcome(action, APPLIED, detail, new_key_id=new_id, secret_name=secret_name)
+
+    def _roll_back(self, run: _Run, action: Action, new_id: str, reason: str) -> Outcome:
+        """The vault failed: delete the key nobody can read, so the user is left as before."""
+        detail = f"could not store the new key in Secrets Manager ({reason})"
+        try:
+            self._call(
+                "DeleteAccessKey",
+                lambda: self._iam.delete_access_key(UserName=run.user.name, AccessKeyId=new_id),
+            )
+        except AwsError as error:
+            log.critical(
+                "new access key left behind: delete it by hand",
+                extra=_fields(run, action) | {"new_key_id": new_id, "error": str(error)},
+            )
+            return Outcome(
+                action, FAILED, f"{detail}; the new key {new_id} could NOT be deleted again ({error})"
+            )
+        return Outcome(action, FAILED, f"{detail}; the new key {new_id} was deleted again")
+
+    def _deactivate(self, run: _Run, action: Action) -> Outcome:
+        key = run.find(action)
+        if key is None:
+            return Outcome(action, NOOP, "the key no longer exists")
+        if _status(key) is KeyStatus.INACTIVE:
+            return Outcome(action, NOOP, "the key is already inactive")
+        if action.dry_run:  # later actions of this run see the key as it would be
+            run.replace_key(key, replace(key, status=KeyStatus.INACTIVE))
+            return Outcome(action, DRY_RUN, "would deactivate the key")
+        key_id = _require_id(key)
+        try:
+            self._call(
+                "UpdateAccessKey",
+                lambda: self._iam.update_access_key(
+                    UserName=run.user.name, AccessKeyId=key_id, Status=KeyStatus.INACTIVE.value
+                ),
+            )
+        except NotFound:
+            run.replace_key(key, None)
+            return Outcome(action, NOOP, "the key no longer exists")
+        run.replace_key(key, replace(key, status=KeyStatus.INACTIVE))
+        self._state.record_deactivation(
+            run.account_id, run.user.name, _identity(key, action), at=run.now, reason=action.reason.value
+        )
+        return Outcome(action, APPLIED)
+
+    def _delete(self, run: _Run, action: Action) -> Outcome:
+        key = run.find(action)
+        if key is None:
+            return Outcome(action, NOOP, "the key no longer exists")
+        if _status(key) is KeyStatus.ACTIVE:
+            return Outcome(action, FAILED, "refused: the key is active; an active key is never deleted")
+        if action.dry_run:
+            run.replace_key(key, None)
+            return Outcome(action, DRY_RUN, "would delete the inactive key")
+        key_id = _require_id(key)
+        # The owner may have re-activated the key since the scan: check IAM once more before deleting.
+        current = self._current_status(run.user.name, key_id)
+        if current is None:
+            run.replace_key(key, None)
+            return Outcome(action, NOOP, "the key no longer exists")
+        if current is KeyStatus.ACTIVE:
+            return Outcome(action, FAILED, "refused: the key was re-activated since the scan")
+        try:
+            self._call(
+                "DeleteAccessKey",
+                lambda: self._iam.delete_access_key(UserName=run.user.name, AccessKeyId=key_id),
+            )
+        except NotFound:
+            run.replace_key(key, None)
+            return Outcome(action, NOOP, "the key no longer exists")
+        run.replace_key(key, None)
+        self._state.record_deletion(run.account_id, run.user.name, _identity(key, action), at=run.now)
+        return Outcome(action, APPLIED)
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _current_status(self, user_name: str, key_id: str) -> KeyStatus | None:
+        paginator = self._iam.get_paginator("list_access_keys")
+        pages = self._call("ListAccessKeys", lambda: list(paginator.paginate(UserName=user_name)))
+        for page in pages:
+            for meta in page.get("AccessKeyMetadata", []):
+                if meta.get("AccessKeyId") == key_id:
+                    return _valid_status(meta["Status"])  # an unknown status raises: never act on it
+        return None
+
+    def _record(self, run: _Run, key: AccessKey, action: Action) -> KeyRecord | None:
+        slot = (run.account_id, run.run_id)
+        if self._records is None or self._records[0] != slot:
+            self._records = (slot, self._state.load_records(run.account_id))
+        return self._records[1].get(key_ref(run.user.name, _identity(key, action).created))
+
+    def _remember_rotation(self, run: _Run, key: AccessKey, action: Action, replacement: AccessKey) -> None:
+        if self._records is None or self._records[0] != (run.account_id, run.run_id):
+            return
+        ref = key_ref(run.user.name, _identity(key, action).created)
+        old = self._records[1].get(ref) or KeyRecord(
+            user=run.user.name, key_created=key.created, key_id=key.key_id
+        )
+        self._records[1][ref] = replace(
+            old,
+            rotated_at=run.now,
+            replacement_key_id=replacement.key_id,
+            replacement_created=replacement.created,
+        )
+
+    def _call(self, operation: str, call: Callable[[], _T]) -> _T:
+        try:
+            return call()
+        except ClientError as error:
+            raise translate(error, f"iam:{operation}") from None
+        except BotoCoreError as error:
+            raise AwsError(f"iam:{operation}", type(error).__name__) from None
+
+    def _log(self, run: _Run, outcome: Outcome) -> None:
+        level = logging.ERROR if outcome.status == FAILED else logging.INFO
+        log.log(
+            level,
+            "action %s: %s",
+            outcome.action.action.value,
+            outcome.status,
+            extra=_fields(run, outcome.action)
+            | {"outcome": outcome.status, "detail": outcome.detail, "new_key_id": outcome.new_key_id},
+        )
+
+
+# -- module helpers ----------------------------------------------------------------------------------
+
+
+def _fields(run: _Run, action: Action) -> dict[str, object]:
+    return {
+        "account_id": run.account_id,
+        "run_id": run.run_id,
+        "user": run.user.name,
+        "key_id": action.key_id,
+        "action": action.action.value,
+        "reason": action.reason.value,
+        "dry_run": action.dry_run,
+    }
+
+
+def _audit_detail(outcome: Outcome) -> str:
+    extra = []
+    if outcome.new_key_id:
+        extra.append(f"new_key_id={outcome.new_key_id}")
+    if outcome.secret_name:
+        extra.append(f"secret_name={outcome.secret_name}")
+    return "; ".join([outcome.detail, *extra]) if extra else outcome.detail
+
+
+def _safe(error: BaseException) -> str:
+    """An error's description for outcomes and logs: our own errors carry no parameters; for anything
+    else only the type is kept, since a foreign message might echo a parameter value."""
+    if isinstance(error, AwsError | ExecutorError):
+        return str(error)
+    return type(error).__name__
+
+
+def _status(key: AccessKey) -> KeyStatus:
+    """The key's status, validated (a stray string must not pass for Inactive or Active)."""
+    return _valid_status(key.status)
+
+
+def _valid_status(value: str) -> KeyStatus:
+    try:
+        return KeyStatus(value)
+    except ValueError:
+        raise ExecutorError(f"unknown access key status {value!r}: not acting on the key") from None
+
+
+def _second(value: datetime) -> datetime:
+    return _aware(value).replace(microsecond=0)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _identity(key: AccessKey, action: Action) -> AccessKey:
+    """The key as the planner named it: its records are keyed by the creation time the snapshot had."""
+    if action.key_created is not None and _second(action.key_created) == _second(key.created):
+        return replace(key, created=action.key_created)
+    return key
+
+
+def _require_id(key: AccessKey) -> str:
+    if not key.key_id:
+        raise ExecutorError("the key id is not resolved (ListAccessKeys)")
+    return key.key_id

@@ -1,0 +1,460 @@
+"""The lifecycle state (key records) and the audit trail, in one DynamoDB table (single-table design).
+
+Layout (partition key `pk`, sort key `sk`, both strings; TTL attribute `expires_at`, epoch seconds):
+
+| item | pk | sk |
+|---|---|---|
+| key record | `ACCOUNT#<account_id>` | `KEY#<user>#<key created, ISO-8601 UTC>` |
+| audit entry | `AUDIT#<account_id>` | `<at, ISO-8601 UTC, microseconds>#<run_id>#<seq>-<random>` |
+
+IAM user names never contain `#`, so the sort keys cannot be confused. Datetimes are stored as ISO-8601 UTC
+strings and decoded back into aware datetimes. Notices live in one map attribute `notices`, keyed
+`<warns_of>:<stage>:<live|dry>`; each is written with an `attribute_not_exists` condition on its entry, so
+a notice is stored once per key however often a run is repeated. Audit entries expire after
+`AUDIT_RETENTION_DAYS`; a key record gets an expiry once its key is deleted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from credlife.aws.calls import ApiCallCounter
+from credlife.aws.errors import AwsError, translate
+from credlife.domain.models import AccessKey, KeyRecord, Notice, key_ref
+from credlife.ports import AuditEntry
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeDefinitionTypeDef,
+        AttributeValueTypeDef,
+        KeySchemaElementTypeDef,
+    )
+
+log = logging.getLogger("credlife.state")
+
+#: What this adapter calls (the CDK construct grants exactly these on the table).
+REQUIRED_ACTIONS: Final = ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
+
+PARTITION_KEY: Final = "pk"
+SORT_KEY: Final = "sk"
+TTL_ATTRIBUTE: Final = "expires_at"
+TABLE_KEY_SCHEMA: Final[tuple[KeySchemaElementTypeDef, ...]] = (
+    {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+    {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+)
+TABLE_ATTRIBUTES: Final[tuple[AttributeDefinitionTypeDef, ...]] = (
+    {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+    {"AttributeName": SORT_KEY, "AttributeType": "S"},
+)
+#: Audit entries (and records of deleted keys) are kept this long, then DynamoDB's TTL removes them.
+AUDIT_RETENTION_DAYS: Final = 400
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_NOTICES = "notices"
+#: Record attributes holding datetimes (ISO-8601 UTC strings).
+_DATETIME_FIELDS = ("rotated_at", "replacement_created", "deactivated_at", "first_seen_inactive")
+
+
+def create_state_table(client: DynamoDBClient, name: str) -> str:
+    """Create the state table (on-demand billing, TTL on `expires_at`) and wait until it is active.
+    For tests and the local demo; in AWS the CDK stack owns the table. Returns the table ARN."""
+    response = client.create_table(
+        TableName=name,
+        KeySchema=list(TABLE_KEY_SCHEMA),
+        AttributeDefinitions=list(TABLE_ATTRIBUTES),
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=name)
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )
+    return response["TableDescription"]["TableArn"]
+
+
+class StateDecodeError(ValueError):
+    """An item in the state table does not have the expected shape."""
+
+
+class DynamoStateStore:
+    """`StateStorePort` over one DynamoDB table."""
+
+    def __init__(
+        self, table_name: str, client: DynamoDBClient | None = None, *, counter: ApiCallCounter | None = None
+    ) -> None:
+        self.table_name = table_name
+        self._client: DynamoDBClient = client if client is not None else boto3.client("dynamodb")
+        if counter is not None:
+            counter.attach(self._client)
+        # Orders the audit entries one store writes within the same instant (intent before result).
+        self._seq = itertools.count()
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def load_records(self, account_id: str) -> dict[str, KeyRecord]:
+        """Every live key record of the account (one paginated Query), keyed by `key_ref`. Records of
+        deleted keys are left out; an item that cannot be decoded is logged and skipped."""
+        records: dict[str, KeyRecord] = {}
+        for item in self._query(
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            FilterExpression="attribute_not_exists(#deleted)",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY, "#deleted": "deleted_at"},
+            ExpressionAttributeValues={":pk": _s(_account_pk(account_id)), ":prefix": _s("KEY#")},
+        ):
+            try:
+                record = _decode_record(item)
+            except (StateDecodeError, KeyError, ValueError, TypeError) as error:
+                log.error(
+                    "skipping an undecodable key record",
+                    extra={
+                        "account_id": account_id,
+                        "sk": item.get(SORT_KEY, {}).get("S"),
+                        "error": str(error),
+                    },
+                )
+                continue
+            records[key_ref(record.user, record.key_created)] = record
+        return records
+
+    def audit_log(self, account_id: str) -> list[AuditEntry]:
+        """The account's audit trail, oldest first."""
+        return [
+            _decode_audit(item)
+            for item in self._query(
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                ExpressionAttributeValues={":pk": _s(_audit_pk(account_id))},
+            )
+        ]
+
+    # -- key record writes ---------------------------------------------------------------------------
+
+    def record_notice(self, account_id: str, user: str, key: AccessKey, notice: Notice) -> bool:
+        """Store a notice once per key, action, stage, deadline and live/dry: False when already there."""
+        entry = _notice_key(notice)
+        value = _m(
+            {
+                "warns_of": _s(notice.warns_of),
+                "stage": _s(notice.stage),
+                "sent_at": _s(_iso(notice.sent_at)),
+                "deadline": _s(_iso(notice.deadline)),
+                "dry_run": {"BOOL": notice.dry_run},
+            }
+        )
+        # The first notice of a key creates its item; later ones add an entry to the item's map. Items are
+        # never deleted, so once the put finds the item, the conditional update decides alone.
+        try:
+            self._put_new(account_id, user, key, {_NOTICES: _m({entry: value})})
+            return True
+        except _ConditionFailed:
+            pass
+        names, values, sets = self._identity(user, key, with_notices=False)
+        try:
+            self._update(
+                account_id,
+                user,
+                key,
+                UpdateExpression="SET " + ", ".join([*sets, "#notices.#entry = :notice"]),
+                ConditionExpression="attribute_not_exists(#notices.#entry)",
+                ExpressionAttributeNames={**names, "#notices": _NOTICES, "#entry": entry},
+                ExpressionAttributeValues={**values, ":notice": value},
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def record_rotation(
+        self, account_id: str, user: str, key: AccessKey, *, rotated_at: datetime, replacement: AccessKey
+    ) -> None:
+        attrs: dict[str, AttributeValueTypeDef] = {
+            "rotated_at": _s(_iso(rotated_at)),
+            "replacement_created": _s(_created(replacement.created)),
+        }
+        if replacement.key_id:
+            attrs["replacement_key_id"] = _s(replacement.key_id)
+        self._update_plain(account_id, user, key, attrs)
+
+    def record_deactivation(
+        self, account_id: str, user: str, key: AccessKey, *, at: datetime, reason: str
+    ) -> None:
+        self._update_plain(
+            account_id, user, key, {"deactivated_at": _s(_iso(at)), "deactivation_reason": _s(reason)}
+        )
+
+    def record_first_seen_inactive(self, account_id: str, user: str, key: AccessKey, *, at: datetime) -> bool:
+        names, values, sets = self._identity(user, key)
+        try:
+            self._update(
+                account_id,
+                user,
+                key,
+                UpdateExpression="SET " + ", ".join([*sets, "#fsi = :fsi"]),
+                ConditionExpression="attribute_not_exists(#fsi)",
+                ExpressionAttributeNames={**names, "#fsi": "first_seen_inactive"},
+                ExpressionAttributeValues={**values, ":fsi": _s(_iso(at))},
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def record_deletion(self, account_id: str, user: str, key: AccessKey, *, at: datetime) -> None:
+        self._update_plain(
+            account_id, user, key, {"deleted_at": _s(_iso(at)), TTL_ATTRIBUTE: _n(_expiry(at))}
+        )
+
+    # -- audit ---------------------------------------------------------------------------------------
+
+    def write_audit(self, account_id: str, entry: AuditEntry) -> None:
+        at = _iso(entry.at, timespec="microseconds")
+        sort_key = f"{at}#{entry.run_id}#{next(self._seq):09d}-{uuid.uuid4().hex[:12]}"
+        item: dict[str, AttributeValueTypeDef] = {
+            PARTITION_KEY: _s(_audit_pk(account_id)),
+            SORT_KEY: _s(sort_key),
+            "at": _s(_iso(entry.at)),
+            "phase": _s(entry.phase),
+            "run_id": _s(entry.run_id),
+            "action": _s(json.dumps(dict(entry.action), sort_keys=True, default=str)),
+            "outcome": _s(entry.outcome),
+            "detail": _s(entry.detail),
+            TTL_ATTRIBUTE: _n(_expiry(entry.at)),
+        }
+        self._call(
+            "PutItem",
+            lambda: self._client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#sk)",
+                ExpressionAttributeNames={"#sk": SORT_KEY},
+            ),
+        )
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _query(self, **kwargs: Any) -> list[dict[str, AttributeValueTypeDef]]:
+        items: list[dict[str, AttributeValueTypeDef]] = []
+        request: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True, **kwargs}
+        while True:
+            page = self._call("Query", lambda: self._client.query(**request))
+            items.extend(page.get("Items", []))
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return items
+            request["ExclusiveStartKey"] = last
+
+    def _identity(
+        self, user: str, key: AccessKey, *, with_notices: bool = True
+    ) -> tuple[dict[str, str], dict[str, AttributeValueTypeDef], list[str]]:
+        """Attributes every write sets, so that whichever write comes first creates a complete item."""
+        names = {"#user": "user", "#kc": "key_created"}
+        values: dict[str, AttributeValueTypeDef] = {":user": _s(user), ":kc": _s(_created(key.created))}
+        sets = ["#user = :user", "#kc = :kc"]
+        if key.key_id:
+            names["#kid"] = "key_id"
+            values[":kid"] = _s(key.key_id)
+            sets.append("#kid = :kid")
+        if with_notices:
+            names["#notices"] = _NOTICES
+            values[":empty"] = _m({})
+            sets.append("#notices = if_not_exists(#notices, :empty)")
+        return names, values, sets
+
+    def _update_plain(
+        self, account_id: str, user: str, key: AccessKey, attrs: Mapping[str, AttributeValueTypeDef]
+    ) -> None:
+        names, values, sets = self._identity(user, key)
+        for index, (name, value) in enumerate(attrs.items()):
+            names[f"#a{index}"] = name
+            values[f":a{index}"] = value
+            sets.append(f"#a{index} = :a{index}")
+        self._update(
+            account_id,
+            user,
+            key,
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def _update(self, account_id: str, user: str, key: AccessKey, **kwargs: Any) -> None:
+        item_key = _record_key(account_id, user, key)
+        self._call(
+            "UpdateItem",
+            lambda: self._client.update_item(TableName=self.table_name, Key=item_key, **kwargs),
+        )
+
+    def _put_new(
+        self, account_id: str, user: str, key: AccessKey, attrs: Mapping[str, AttributeValueTypeDef]
+    ) -> None:
+        item: dict[str, AttributeValueTypeDef] = {
+            **_record_key(account_id, user, key),
+            "user": _s(user),
+            "key_created": _s(_created(key.created)),
+            **attrs,
+        }
+        if key.key_id:
+            item["key_id"] = _s(key.key_id)
+        self._call(
+            "PutItem",
+            lambda: self._client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+            ),
+        )
+
+    def _call(self, operation: str, call: Any) -> Any:
+        try:
+            return call()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+                raise _ConditionFailed from None
+            raise translate(error, f"dynamodb:{operation}") from error
+        except BotoCoreError as error:
+            raise AwsError(f"dynamodb:{operation}", type(error).__name__) from error
+
+
+class _ConditionFailed(Exception):
+    """A conditional write found its condition false: not an error, the thing was already recorded."""
+
+
+# -- encoding ----------------------------------------------------------------------------------------
+
+
+def _account_pk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+def _audit_pk(account_id: str) -> str:
+    return f"AUDIT#{account_id}"
+
+
+def _record_key(account_id: str, user: str, key: AccessKey) -> dict[str, AttributeValueTypeDef]:
+    if "#" in user:
+        raise ValueError("an IAM user name cannot contain '#'")
+    return {
+        PARTITION_KEY: _s(_account_pk(account_id)),
+        SORT_KEY: _s(f"KEY#{user}#{_created(key.created)}"),
+    }
+
+
+def _notice_key(notice: Notice) -> str:
+    """One entry per announced action, stage and deadline: a key used again and idle again later is a new
+    episode with a new deadline, so its notices are recorded (and sent) anew."""
+    return f"{notice.warns_of}:{notice.stage}:{_iso(notice.deadline)}:{'dry' if notice.dry_run else 'live'}"
+
+
+def _s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def _n(value: int) -> AttributeValueTypeDef:
+    return {"N": str(value)}
+
+
+def _m(value: Mapping[str, AttributeValueTypeDef]) -> AttributeValueTypeDef:
+    return {"M": dict(value)}
+
+
+def _iso(value: datetime, timespec: str = "auto") -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("state store datetimes must be timezone-aware")
+    return value.astimezone(UTC).isoformat(timespec=timespec)
+
+
+def _created(value: datetime) -> str:
+    """A key's creation time, to the second: IAM's own precision (moto adds microseconds in some calls
+    and not in the credential report; whole seconds make both name the same key)."""
+    return _iso(value.replace(microsecond=0))
+
+
+def _expiry(at: datetime) -> int:
+    return int((at + timedelta(days=AUDIT_RETENTION_DAYS)).timestamp())
+
+
+def _parse_dt(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise StateDecodeError(f"datetime without a time zone: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+def _str(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    if value is None or "NULL" in value:
+        return None
+    if "S" not in value:
+        raise StateDecodeError(f"attribute {name!r} is not a string")
+    return str(value["S"])
+
+
+def _required(item: Mapping[str, Any], name: str) -> str:
+    value = _str(item, name)
+    if value is None:
+        raise StateDecodeError(f"attribute {name!r} is missing")
+    return value
+
+
+def _dt(item: Mapping[str, Any], name: str) -> datetime | None:
+    value = _str(item, name)
+    return _parse_dt(value) if value is not None else None
+
+
+def _decode_notice(value: Mapping[str, Any]) -> Notice:
+    if "M" not in value:
+        raise StateDecodeError("a notice is not a map")
+    fields = value["M"]
+    dry = fields.get("dry_run", {"BOOL": False})
+    return Notice(
+        warns_of=_required(fields, "warns_of"),
+        stage=_required(fields, "stage"),
+        sent_at=_parse_dt(_required(fields, "sent_at")),
+        deadline=_parse_dt(_required(fields, "deadline")),
+        dry_run=bool(dry.get("BOOL", False)),
+    )
+
+
+def _decode_record(item: Mapping[str, Any]) -> KeyRecord:
+    notices_attr = item.get(_NOTICES, {"M": {}})
+    if "M" not in notices_attr:
+        raise StateDecodeError("attribute 'notices' is not a map")
+    notices = sorted(
+        (_decode_notice(value) for value in notices_attr["M"].values()),
+        key=lambda n: (n.sent_at, n.warns_of, n.stage, n.dry_run),
+    )
+    dates = {name: _dt(item, name) for name in _DATETIME_FIELDS}
+    return KeyRecord(
+        user=_required(item, "user"),
+        key_created=_parse_dt(_required(item, "key_created")),
+        key_id=_str(item, "key_id"),
+        notices=tuple(notices),
+        rotated_at=dates["rotated_at"],
+        replacement_key_id=_str(item, "replacement_key_id"),
+        replacement_created=dates["replacement_created"],
+        deactivated_at=dates["deactivated_at"],
+        deactivation_reason=_str(item, "deactivation_reason"),
+        first_seen_inactive=dates["first_seen_inactive"],
+    )
+
+
+def _decode_audit(item: Mapping[str, Any]) -> AuditEntry:
+    action = json.loads(_required(item, "action"))
+    if not isinstance(action, dict):
+        raise StateDecodeError("audit attribute 'action' is not a JSON object")
+    return AuditEntry(
+        at=_parse_dt(_required(item, "at")),
+        phase=_required(item, "phase"),
+        run_id=_required(item, "run_id"),
+        action=action,
+        outcome=_str(item, "outcome") or "",
+        detail=_str(item, "detail") or "",
+    )

@@ -1,0 +1,172 @@
+"""`credlife`: the operator's command line. `plan` (read-only), `apply`, and `demo` (in-process moto).
+
+Exit codes: 0 nothing to do, 1 findings or actions, 2 error. Every command takes `--config FILE` (JSON or
+YAML, the same settings schema as the Lambda functions)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TextIO
+
+from credlife.config import ConfigError, Settings, load_settings
+from credlife.domain.actions import Action
+from credlife.lifecycle import count_changes, is_finding
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args, sys.stdout))
+    except ConfigError as error:
+        print(f"credlife: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as error:  # the message a user sees: what failed, never a stack trace or a secret
+        print(f"credlife: {_explain(error)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="settings file (JSON or YAML)")
+    parser = argparse.ArgumentParser(
+        prog="credlife",
+        description="Lifecycle automation for IAM credentials. Exit codes: 0 nothing to do, "
+        "1 findings or actions, 2 error.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    plan = commands.add_parser(
+        "plan",
+        parents=[common],
+        help="read-only: list what is due now in the account boto3 points at",
+        description="Inventory the account that boto3's normal resolution points at (AWS_PROFILE, "
+        "AWS_REGION, AWS_ENDPOINT_URL) and print the planned actions. Changes nothing.",
+    )
+    plan.add_argument("--json", action="store_true", help="one JSON object per line")
+    plan.add_argument("--user", help="only this IAM user")
+    plan.set_defaults(func=_plan)
+
+    apply = commands.add_parser(
+        "apply",
+        parents=[common],
+        help="plan and execute (dry-run from the settings is respected)",
+        description="The same as plan, then executed. With dry_run on (the default) nothing changes.",
+    )
+    apply.add_argument("--json", action="store_true", help="one JSON object per outcome")
+    apply.add_argument("--user", help="only this IAM user")
+    apply.set_defaults(func=_apply)
+
+    demo = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="the whole access-key lifecycle, day 0 to 150, against an in-process moto account",
+        description="Seeds an in-process moto account with ~25 users covering every access-key case, "
+        "walks the clock through the lifecycle running the real scheduled handler at each step, and "
+        "prints a timeline per user and a summary. Needs no AWS account and no network.",
+    )
+    demo.add_argument("--days", type=int, default=150, help="how far to walk the clock (default 150)")
+    demo.add_argument("--step", type=int, default=1, help="days between runs (default 1)")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def _plan(args: argparse.Namespace, out: TextIO) -> int:
+    from credlife.aws.factory import build_runtime
+
+    runtime = build_runtime(_settings(args))
+    summary, _ = runtime.service.plan(datetime.now(UTC), only_user=args.user, allow_missing_state=True)
+    _print_actions(summary.actions, out, as_json=args.json)
+    for failure in summary.failures:
+        print(f"credlife: {failure}", file=sys.stderr)
+    if not args.json:
+        print(
+            f"\n{len(summary.actions)} row(s) for {summary.users} user(s) in account {summary.account_id}"
+            f"{' (dry-run policy)' if summary.dry_run else ''}; {sum(summary.api_calls.values())} API calls",
+            file=out,
+        )
+    return _exit_code(summary.actions, summary.failures)
+
+
+def _apply(args: argparse.Namespace, out: TextIO) -> int:
+    from credlife.aws.factory import build_runtime
+
+    runtime = build_runtime(_settings(args))
+    summary = runtime.service.run(datetime.now(UTC), only_user=args.user)
+    for outcome in summary.outcomes:
+        row = {**outcome.action.as_row(), "outcome": outcome.status, "outcome_detail": outcome.detail}
+        if outcome.new_key_id:
+            row["new_key_id"] = outcome.new_key_id
+            row["secret_name"] = outcome.secret_name
+        if args.json:
+            print(json.dumps(row, sort_keys=True), file=out)
+        else:
+            print(
+                _line(outcome.action)
+                + f"  → {outcome.status}{' ' + outcome.detail if outcome.detail else ''}",
+                file=out,
+            )
+    if not args.json:
+        print(f"\noutcomes: {count_changes(summary) or 'none'}", file=out)
+    for failure in summary.failures:
+        print(f"credlife: {failure}", file=sys.stderr)
+    return _exit_code(summary.actions, summary.failures)
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    from credlife.demo import run_demo
+
+    return run_demo(out, days=args.days, step=args.step, config=args.config)
+
+
+def _print_actions(actions: Sequence[Action], out: TextIO, *, as_json: bool) -> None:
+    for action in actions:
+        if as_json:
+            print(json.dumps(action.as_row(), sort_keys=True), file=out)
+        else:
+            print(_line(action), file=out)
+
+
+def _line(a: Action) -> str:
+    what = f"{a.action.value}({a.warns_of.value}, {a.stage})" if a.warns_of else a.action.value
+    when = f"deadline {a.deadline:%Y-%m-%d %H:%M}Z" if a.deadline else f"due {a.due:%Y-%m-%d}"
+    return f"{a.user:<28} {a.key_id or '-':<22} {what:<24} {a.reason.value:<22} {when}  {a.detail}"
+
+
+def _exit_code(actions: Sequence[Action], failures: Sequence[str]) -> int:
+    if failures:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if any(is_finding(a) for a in actions) else EXIT_CLEAN
+
+
+def _explain(error: Exception) -> str:
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    from credlife.aws.errors import AccessDenied, AwsError, Throttled
+
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials found: set AWS_PROFILE (or run `aws configure` / `aws sso login`)"
+    if isinstance(error, NoRegionError):
+        return "no AWS region set: set AWS_REGION or AWS_DEFAULT_REGION"
+    if isinstance(error, AccessDenied):
+        return f"access denied calling {error.operation}: the caller needs that permission ({error})"
+    if isinstance(error, Throttled):
+        return f"AWS throttled {error.operation} beyond the retry budget; try again later"
+    if isinstance(error, AwsError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

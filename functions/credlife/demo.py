@@ -1,0 +1,390 @@
+"""`credlife demo`: the whole access-key lifecycle, day 0 to 150, against an in-process moto account.
+
+Seeds ~25 IAM users covering every access-key case of DESIGN §3, then walks the calendar one step at a
+time. At each step the simulated workloads use their keys (moto's stored last-used dates), and the real
+scheduled Lambda handler runs on a scheduled event whose `time` is that day, with moto's clock moved there
+too (time-machine), so keys the automation creates carry that day as their CreateDate. The timeline is read
+back from the audit trail the executor wrote to the (moto) state table. No AWS account, no network."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+#: Day 0 of the demo calendar (06:00 UTC, the scheduled run's time every day).
+EPOCH = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Key:
+    age: int  # days old on day 0
+    used_ago: int | None = 1  # days since last use on day 0 (None: never used)
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    user: str
+    story: str
+    keys: tuple[Key, ...] = ()
+    #: How the workload uses its keys each day: "current" (the newest active key: it picks up a rotated key
+    #: from Secrets Manager), "sticky" (the oldest active key until it stops working), "idle" (none),
+    #: "resume" (idle, then "current" from `resume_day`).
+    habit: str = "current"
+    path: str = "/people/"
+    tags: dict[str, str] = field(default_factory=dict)
+    resume_day: int = 0
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "ana.fresh", "young key in daily use: warned at 76 days, rotated at 90, old key retired", (Key(10),)
+    ),
+    Scenario(
+        "ben.rotates", "aged key, workload picks up the new key: safe deactivation, then deletion", (Key(80),)
+    ),
+    Scenario(
+        "cara.sticky",
+        "aged key, workload keeps the old key: deactivated at the deadline",
+        (Key(84),),
+        habit="sticky",
+    ),
+    Scenario(
+        "dan.overdue",
+        "key far past 90 days on the first run: rotated at once (no notice needed)",
+        (Key(200),),
+    ),
+    Scenario(
+        "eve.idle",
+        "key idle for 30 days: warned at 38, deactivated at 45, deleted 30 days later",
+        (Key(40, used_ago=30),),
+        habit="idle",
+    ),
+    Scenario(
+        "finn.never", "key never used: judged by its creation date", (Key(20, used_ago=None),), habit="idle"
+    ),
+    Scenario(
+        "gus.stale",
+        "aged and idle for 60 days: unused row (deactivate, never rotate)",
+        (Key(200, used_ago=60),),
+        habit="idle",
+    ),
+    Scenario(
+        "hana.back",
+        "idle key warned, then used again before the deadline: warning void",
+        (Key(60, used_ago=37),),
+        habit="resume",
+        resume_day=5,
+    ),
+    Scenario(
+        "ivan.twokeys",
+        "two aged active keys: critical conflict, the automation acts on neither",
+        (Key(150), Key(120)),
+        habit="both",
+    ),
+    Scenario(
+        "jo.selfserve",
+        "aged key plus a fresh key the owner made: old key retired when safe",
+        (Key(100), Key(3)),
+    ),
+    Scenario(
+        "kim.quota",
+        "aged key beside an inactive key: rotation waits for the inactive key's deletion",
+        (Key(95), Key(300, used_ago=200, active=False)),
+    ),
+    Scenario(
+        "lee.inactive",
+        "a lone inactive key: deleted 30 days after it was first seen",
+        (Key(300, used_ago=150, active=False),),
+        habit="idle",
+    ),
+    Scenario(
+        "mo.spare",
+        "aged key in use beside an old never-used spare: conflict, spare retired, then rotation",
+        (Key(100), Key(50, used_ago=None)),
+        habit="sticky",
+    ),
+    Scenario(
+        "ci+deploy=prod.bot@example.com",
+        "a name with + = . @ characters: rotated safely",
+        (Key(88),),
+        path="/service/",
+    ),
+    Scenario(
+        "svc.reporting", "service key in daily use, rotated like any other", (Key(45),), path="/service/"
+    ),
+    Scenario(
+        "olga.exempt",
+        "tagged exempt: audited, never acted on",
+        (Key(300, used_ago=100),),
+        tags={"credlife:exempt": "true", "reason": "vendor-managed"},
+    ),
+    Scenario(
+        "breakglass-admin",
+        "named break-glass user: audited, never acted on",
+        (Key(400, used_ago=300),),
+        habit="idle",
+    ),
+    Scenario(
+        "legacy-batch",
+        "outside the managed path prefixes: audited, never acted on",
+        (Key(500),),
+        path="/system/legacy/",
+    ),
+    Scenario("pat.console", "console-only user with no access keys: nothing to do", ()),
+    Scenario("team-a-1", "young key in daily use", (Key(5),)),
+    Scenario("team-a-2", "young key in daily use", (Key(30),)),
+    Scenario(
+        "team-a-3",
+        "young key, idle for a while, then back in use",
+        (Key(40, used_ago=20),),
+        habit="resume",
+        resume_day=10,
+    ),
+    Scenario("team-b-1", "aged key, switches over after rotation", (Key(91),)),
+    Scenario(
+        "team-b-2",
+        "two keys of two workloads, made together: conflict alert when due, no guessing",
+        (Key(20), Key(15)),
+        habit="both",
+    ),
+    Scenario("rita.late", "user created on day 0 with a key at day 0", (Key(0, used_ago=None),)),
+)
+
+DEMO_POLICY: dict[str, Any] = {
+    "dry_run": False,
+    "path_prefixes": ["/people/", "/service/"],
+    "break_glass_users": ["breakglass-admin"],
+}
+
+
+def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None = None) -> int:
+    _quiet_local_environment()
+    import boto3
+    import time_machine
+    from moto import mock_aws
+
+    from credlife.aws.factory import build_runtime
+    from credlife.aws.state_store import create_state_table
+    from credlife.config import load_settings, parse_settings
+    from credlife.handlers import scheduled
+    from credlife.handlers.observability import metrics
+
+    base = load_settings(config, environ={}) if config else None
+    settings = parse_settings(
+        {
+            **(base.model_dump(exclude={"policy"}) if base else {}),
+            "policy": {**DEMO_POLICY, **(base.policy.model_dump(exclude_unset=True) if base else {})},
+            "state_table": "credlife-demo-state",
+            "region": REGION,
+        },
+        source="demo settings",
+    )
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        create_state_table(session.client("dynamodb"), settings.state_table)
+        iam = session.client("iam")
+        _seed(iam)
+        runtime = build_runtime(settings, session=session)
+        scheduled.use_runtime(runtime)
+        print(
+            f"credential-lifecycle demo: {len(SCENARIOS)} users, day 0 = {EPOCH:%Y-%m-%d}, "
+            f"runs every {step} day(s) until day {days}, dry_run={settings.policy.dry_run}\n",
+            file=out,
+        )
+        failures = 0
+        for day in range(0, days + 1, step):
+            now = EPOCH + timedelta(days=day)
+            _workloads_use_keys(day, now)
+            with time_machine.travel(now, tick=False):
+                result = scheduled.handler(_scheduled_event(now), _Context())
+            metrics.clear_metrics()  # metrics are disabled locally; don't let them pile up
+            if result.get("status") != "ok":
+                failures += 1
+                print(f"day {day}: run reported {result.get('failures')}", file=out)
+        scheduled.use_runtime(None)
+        _print_timeline(out, runtime, iam, days)
+        calls = runtime.counter.snapshot()
+        print(
+            f"\nAPI calls over {days // step + 1} runs: {sum(calls.values())} "
+            f"({', '.join(f'{k} {v}' for k, v in calls.items())})",
+            file=out,
+        )
+    return 0 if failures == 0 else 2
+
+
+def _quiet_local_environment() -> None:
+    """Fake credentials (moto answers everything), no metrics flush to stdout, warnings-only logs."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_DEFAULT_REGION": REGION,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "CredentialLifecycleDemo",
+    }.items():
+        os.environ[name] = value
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def _seed(iam: Any) -> None:
+    import time_machine
+    from moto.iam.models import iam_backends
+
+    for scenario in SCENARIOS:
+        oldest = max((k.age for k in scenario.keys), default=0)
+        with time_machine.travel(EPOCH - timedelta(days=oldest + 1), tick=False):
+            iam.create_user(
+                UserName=scenario.user,
+                Path=scenario.path,
+                Tags=[{"Key": k, "Value": v} for k, v in scenario.tags.items()],
+            )
+        for key in sorted(scenario.keys, key=lambda k: -k.age):
+            with time_machine.travel(EPOCH - timedelta(days=key.age), tick=False):
+                created = iam.create_access_key(UserName=scenario.user)["AccessKey"]
+            if not key.active:
+                iam.update_access_key(
+                    UserName=scenario.user, AccessKeyId=created["AccessKeyId"], Status="Inactive"
+                )
+            if key.used_ago is not None:
+                stored = _moto_key(iam_backends, scenario.user, created["AccessKeyId"])
+                _set_last_used(stored, EPOCH - timedelta(days=key.used_ago))
+
+
+def _moto_key(backends: Any, user: str, key_id: str) -> Any:
+    for key in backends[ACCOUNT]["global"].users[user].access_keys:
+        if key.access_key_id == key_id:
+            return key
+    raise LookupError(key_id)
+
+
+def _set_last_used(stored_key: Any, when: datetime) -> None:
+    from moto.iam.models import AccessKeyLastUsed
+
+    stored_key.last_used = AccessKeyLastUsed(
+        timestamp=when.astimezone(UTC).replace(tzinfo=None), service="s3", region=REGION
+    )
+
+
+def _workloads_use_keys(day: int, now: datetime) -> None:
+    """Each workload makes its calls an hour before the day's run, with the key its habit picks."""
+    from moto.iam.models import iam_backends
+
+    users = iam_backends[ACCOUNT]["global"].users
+    for scenario in SCENARIOS:
+        habit = scenario.habit
+        if habit == "resume":
+            habit = "current" if day >= scenario.resume_day else "idle"
+        live = [k for k in users[scenario.user].access_keys if k.status == "Active"]
+        if habit == "idle" or not live:
+            continue
+        ordered = sorted(live, key=lambda k: k.create_date)
+        chosen = ordered if habit == "both" else [ordered[-1] if habit == "current" else ordered[0]]
+        for key in chosen:
+            _set_last_used(key, now - timedelta(hours=1))
+
+
+def _scheduled_event(now: datetime) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"demo-{now:%Y%m%d}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/credlife-lifecycle-schedule"],
+        "detail": {},
+    }
+
+
+@dataclass
+class _Context:
+    """The bits of a Lambda context Powertools reads."""
+
+    function_name: str = "credlife-demo-lifecycle"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:credlife-demo-lifecycle"
+    aws_request_id: str = "demo"
+
+
+_LABELS = {
+    "warn": "warned",
+    "rotate": "ROTATED",
+    "deactivate": "DEACTIVATED",
+    "delete": "DELETED",
+    "alert": "ALERT",
+    "blocked": "blocked",
+    "exempt": "exempt",
+}
+
+
+def _print_timeline(out: TextIO, runtime: Any, iam: Any, days: int) -> None:
+    entries = [e for e in runtime.state.audit_log(ACCOUNT) if e.phase == "result"]
+    per_user: dict[str, list[str]] = defaultdict(list)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    repeated: dict[tuple[str, str, str], int] = defaultdict(int)
+    for entry in sorted(entries, key=lambda e: e.at):
+        row = entry.action
+        day = (entry.at - EPOCH).days
+        kind = str(row["action"])
+        counts[str(row["user"])][kind] += 1
+        if kind in {"alert", "blocked", "exempt"}:  # reported every run: show the first, count the rest
+            signature = (str(row["user"]), kind, str(row.get("key_id")))
+            repeated[signature] += 1
+            if repeated[signature] > 1:
+                continue
+        per_user[str(row["user"])].append(_describe(day, row, entry.outcome, entry.detail))
+    for scenario in SCENARIOS:
+        print(f"── {scenario.user}  ({scenario.path})\n   {scenario.story}", file=out)
+        for line in per_user.get(scenario.user, []) or ["   (nothing to do)"]:
+            print(line, file=out)
+        for (user, kind, key_id), n in repeated.items():
+            if user == scenario.user and n > 1:
+                print(f"   … {kind} {key_id if key_id != 'None' else ''} reported on {n} runs", file=out)
+        print(file=out)
+    print(_summary(iam, counts, days), file=out)
+
+
+def _describe(day: int, row: Any, outcome: str, detail: str) -> str:
+    kind = str(row["action"])
+    key = row.get("key_id") or "-"
+    text = f"   day {day:>3}  {_LABELS.get(kind, kind):<11} {key:<21}"
+    if kind == "warn":
+        text += f" {row['warns_of']} on {str(row['deadline'])[:10]} ({row['stage']}, {row['reason']})"
+    else:
+        text += f" {row['reason']}"
+    if detail and kind == "rotate":
+        text += f": {detail.split(';')[0]}"
+    elif row.get("detail") and kind != "warn":
+        text += f": {row['detail']}"
+    if outcome not in {"applied", "reported"}:
+        text += f" [{outcome}]"
+    return text
+
+
+def _summary(iam: Any, counts: dict[str, dict[str, int]], days: int) -> str:
+    header = f"{'user':<32} {'warn':>4} {'rot':>3} {'deact':>5} {'del':>3} {'alert':>5}  keys on day {days}"
+    lines = ["Summary", header, "─" * len(header)]
+    final_day = EPOCH + timedelta(days=days)
+    for scenario in SCENARIOS:
+        c = counts.get(scenario.user, {})
+        keys = iam.list_access_keys(UserName=scenario.user)["AccessKeyMetadata"]
+        described = (
+            ", ".join(
+                f"{k['Status'].lower()} {(final_day - k['CreateDate'].astimezone(UTC)).days}d" for k in keys
+            )
+            or "none"
+        )
+        lines.append(
+            f"{scenario.user:<32} {c.get('warn', 0):>4} {c.get('rotate', 0):>3} {c.get('deactivate', 0):>5} "
+            f"{c.get('delete', 0):>3} {c.get('alert', 0):>5}  {described}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""The scheduled lifecycle, independent of where it runs (Lambda, CLI, demo): inventory → plan → resolve
+key ids for the users with actions → re-plan them → execute → notify.
+
+Inventory cost stays constant in the number of users: per-user calls (`ListAccessKeys`) happen only for
+users the first plan has an action for. One user's failure never stops the others."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from credlife.aws.errors import NotFound
+from credlife.domain.actions import Action, ActionKind
+from credlife.domain.models import AccountSnapshot, KeyRecord, User, key_ref
+from credlife.domain.planner import plan, plan_user, unrecorded_inactive_keys, users_needing_key_ids
+from credlife.domain.policy import Policy
+from credlife.ports import ExecutorPort, InventoryPort, NotifierPort, RunSummary, StateStorePort
+
+log = logging.getLogger("credlife.lifecycle")
+
+
+class LifecycleService:
+    def __init__(
+        self,
+        *,
+        inventory: InventoryPort,
+        state: StateStorePort,
+        executor: ExecutorPort,
+        notifier: NotifierPort,
+        policy: Policy,
+        account_id: Callable[[], str],
+        api_calls: Callable[[], dict[str, int]] = dict,
+    ) -> None:
+        self.inventory = inventory
+        self.state = state
+        self.executor = executor
+        self.notifier = notifier
+        self.policy = policy
+        self._account_id = account_id
+        self._api_calls = api_calls
+
+    def plan(
+        self, now: datetime, *, only_user: str | None = None, allow_missing_state: bool = False
+    ) -> tuple[RunSummary, dict[str, User]]:
+        """Read-only: the actions due now, with key ids resolved for the users that have any.
+
+        `allow_missing_state` lets an operator plan from a laptop before the stack (and its state table)
+        exists: the plan is then a first run's plan (every disruptive action starts with a notice)."""
+        return self._plan(self._snapshot(now, only_user, allow_missing_state=allow_missing_state), now)
+
+    def run(self, now: datetime, *, only_user: str | None = None) -> RunSummary:
+        """Plan and apply (dry-run respected by the executor through each action's flag)."""
+        snapshot = self._snapshot(now, only_user)
+        snapshot = self._start_inactive_clocks(snapshot, now)
+        summary, resolved = self._plan(snapshot, now)
+        by_user: dict[str, list[Action]] = {}
+        for action in summary.actions:
+            by_user.setdefault(action.user, []).append(action)
+        for name, user_actions in by_user.items():
+            # exempt users have nothing to resolve: their rows are only audited
+            user = resolved.get(name) or User(name=name, arn="")
+            try:
+                outcomes = self.executor.apply(
+                    snapshot.account_id, user, user_actions, now=now, run_id=summary.run_id
+                )
+            except Exception as error:  # one user's failure never stops the others
+                summary.failures.append(f"{name}: {type(error).__name__}")
+                log.exception("applying actions failed", extra={"user": name})
+                continue
+            summary.outcomes.extend(outcomes)
+            summary.failures.extend(
+                f"{name}: {o.action.action.value} {o.action.key_id} failed: {o.detail}"
+                for o in outcomes
+                if o.status == "failed"
+            )
+            try:
+                self.notifier.notify(snapshot.account_id, user, outcomes)
+            except Exception as error:
+                summary.failures.append(f"{name}: notification failed ({type(error).__name__})")
+                log.exception("notification failed", extra={"user": name})
+        summary.api_calls = self._api_calls()
+        return summary
+
+    def _snapshot(
+        self, now: datetime, only_user: str | None, *, allow_missing_state: bool = False
+    ) -> AccountSnapshot:
+        account = self._account_id()
+        users = self.inventory.users()
+        if only_user is not None:
+            users = tuple(u for u in users if u.name == only_user)
+        try:
+            records = self.state.load_records(account)
+        except NotFound:
+            if not allow_missing_state:
+                raise
+            log.warning("state table not found: planning as a first run (no recorded notices)")
+            records = {}
+        return AccountSnapshot(account, now, users, records)
+
+    def _plan(self, snapshot: AccountSnapshot, now: datetime) -> tuple[RunSummary, dict[str, User]]:
+        summary = RunSummary(snapshot.account_id, _run_id(now), now, self.policy.dry_run)
+        summary.users = len(snapshot.users)
+        first = plan(snapshot, self.policy, now)
+        needing = users_needing_key_ids(first)
+        resolved: dict[str, User] = {}
+        actions: list[Action] = []
+        for user in snapshot.users:
+            if user.name not in needing:
+                actions.extend(a for a in first if a.user == user.name)
+                continue
+            try:
+                full = self.inventory.resolve_keys(user)
+            except Exception as error:  # one user's failure never stops the others
+                summary.failures.append(f"{user.name}: could not list access keys ({type(error).__name__})")
+                log.warning("could not resolve keys", extra={"user": user.name, "error": str(error)})
+                continue
+            resolved[user.name] = full
+            actions.extend(plan_user(full, snapshot, self.policy, now))
+        summary.actions = actions
+        summary.api_calls = self._api_calls()
+        return summary, resolved
+
+    def _start_inactive_clocks(self, snapshot: AccountSnapshot, now: datetime) -> AccountSnapshot:
+        """The delete clock of a key found inactive starts at the first scan that saw it (DESIGN §3)."""
+        records = dict(snapshot.records)
+        for user, key in unrecorded_inactive_keys(snapshot):
+            self.state.record_first_seen_inactive(snapshot.account_id, user.name, key, at=now)
+            ref = key_ref(user.name, key.created)
+            records[ref] = replace(
+                records.get(ref) or KeyRecord(user.name, key.created), first_seen_inactive=now
+            )
+        return replace(snapshot, records=records)
+
+
+def _run_id(now: datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+
+
+def count_changes(summary: RunSummary) -> dict[str, int]:
+    """Outcomes by `<action>:<status>`, for metrics and the CLI summary."""
+    counts: dict[str, int] = {}
+    for outcome in summary.outcomes:
+        label = f"{outcome.action.action.value}:{outcome.status}"
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def is_finding(action: Action) -> bool:
+    """Anything but an audited exemption is a finding (CLI exit code 1)."""
+    return action.action is not ActionKind.EXEMPT
+
+
+__all__ = ["LifecycleService", "count_changes", "is_finding", "key_ref"]

@@ -1,0 +1,94 @@
+"""The app's deployment settings, read from CDK context key `credlife` over `infra.constants.DEFAULTS`.
+
+Validated here, before any construct exists, so a typo in `cdk.json` fails synthesis with a clear message
+instead of deploying a half-configured stack."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infra.constants import CONTEXT_KEY, DEFAULTS
+
+_SECRET_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-][A-Za-z0-9/_+=.@-]{0,198}(?<!/)$")
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
+_BOUNDARY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class ConfigError(ValueError):
+    """A `credlife` context value that cannot be deployed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """One field per context key; defaults live in `infra.constants.DEFAULTS` only."""
+
+    dry_run: bool
+    schedule: str
+    state_table_name: str
+    #: New keys are handed over in secrets named `<secret_prefix>/<user>`; the role may touch only those.
+    secret_prefix: str
+    #: Lifecycle policy overrides, handed to the function as `CREDLIFE_CONFIG={"policy": {...}}`.
+    policy: Mapping[str, Any]
+    permissions_boundary_arn: str | None
+    account: str | None
+    region: str | None
+
+    def runtime_config_json(self) -> str:
+        """The `CREDLIFE_CONFIG` document; stable key order keeps the template diff-free."""
+        return json.dumps({"policy": dict(self.policy)}, sort_keys=True, separators=(",", ":"))
+
+
+def config_from_context(context: object) -> AppConfig:
+    """Build the config from the raw context value (a mapping, or a JSON string from `-c credlife=...`)."""
+    if context is None:
+        context = {}
+    if isinstance(context, str):
+        try:
+            context = json.loads(context)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"context {CONTEXT_KEY!r} is not valid JSON: {error.msg}") from None
+    if not isinstance(context, Mapping):
+        raise ConfigError(f"context {CONTEXT_KEY!r} must be a JSON object")
+    unknown = sorted(set(context) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown {CONTEXT_KEY} keys: {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
+    values = {**DEFAULTS, **context}
+
+    dry_run = values["dry_run"]
+    if not isinstance(dry_run, bool):
+        raise ConfigError(f"{CONTEXT_KEY}.dry_run must be true or false, not {dry_run!r}")
+    policy = values["policy"]
+    if not isinstance(policy, Mapping):
+        raise ConfigError(f"{CONTEXT_KEY}.policy must be a JSON object of lifecycle policy overrides")
+    if "dry_run" in policy:
+        raise ConfigError(f"set dry_run at the top of {CONTEXT_KEY}, not in {CONTEXT_KEY}.policy")
+    return AppConfig(
+        dry_run=dry_run,
+        schedule=_checked(values, "schedule", _SCHEDULE, "rate(...) or cron(...)"),
+        state_table_name=_checked(values, "state_table_name", _TABLE_NAME, "a DynamoDB table name"),
+        secret_prefix=_checked(
+            values, "secret_prefix", _SECRET_PREFIX, "a Secrets Manager name prefix without a trailing /"
+        ),
+        policy=dict(policy),
+        permissions_boundary_arn=_optional(values, "permissions_boundary_arn", _BOUNDARY_ARN, "a policy ARN"),
+        account=_optional(values, "account", _ACCOUNT, "a 12-digit account id"),
+        region=_optional(values, "region", _REGION, "a region name"),
+    )
+
+
+def _checked(values: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str:
+    value = values[key]
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ConfigError(f"{CONTEXT_KEY}.{key} must be {what}, not {value!r}")
+    return value
+
+
+def _optional(values: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str | None:
+    return None if values[key] in (None, "") else _checked(values, key, pattern, what)

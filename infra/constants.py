@@ -1,0 +1,109 @@
+"""Names, runtime settings and the scanner's IAM actions: the one place the infrastructure is tuned.
+
+Plain Python on purpose (no aws-cdk-lib import), so tests of any layer can compare these values with the
+runtime code cheaply, e.g. `scanner_actions()` against the adapters' declared `REQUIRED_ACTIONS`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The Lambda asset: the `credlife` package folder, shipped as is (no bundling, no Docker).
+FUNCTIONS_DIR = PROJECT_ROOT / "functions"
+#: Files never shipped in the asset (they would also change its hash on every test run).
+ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache")
+
+STACK_NAME = "CredentialLifecycle"
+SERVICE_NAME = "credlife"
+METRICS_NAMESPACE = "CredentialLifecycle"
+#: Key under which `cdk.json` (or `cdk synth -c credlife=...`) holds this app's settings.
+CONTEXT_KEY = "credlife"
+
+#: Defaults for every `credlife` context key (see `infra.config.AppConfig`).
+DEFAULTS: dict[str, Any] = {
+    "dry_run": True,
+    "schedule": "rate(1 day)",
+    "state_table_name": "credlife-state",
+    "secret_prefix": "credlife/access-keys",
+    "policy": {},
+    "permissions_boundary_arn": None,
+    "account": None,
+    "region": None,
+}
+
+# -- the scheduled scanner
+SCANNER_HANDLER = "credlife.handlers.scheduled.handler"
+SCANNER_TIMEOUT_SECONDS = 300
+SCANNER_MEMORY_MB = 512
+#: Asynchronous invocation retries before the event goes to the dead-letter queue.
+SCANNER_RETRY_ATTEMPTS = 2
+LOG_RETENTION_DAYS = 90
+LOG_LEVEL = "INFO"
+#: Public SSM parameter with the ARN of the AWS-published Powertools layer (pydantic included).
+POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/latest"
+
+# -- the state table
+TABLE_PARTITION_KEY = "pk"
+TABLE_SORT_KEY = "sk"
+TABLE_TTL_ATTRIBUTE = "expires_at"
+
+# -- alarms
+ALARM_PERIOD_MINUTES = 5
+
+#: Where a group of actions may act; the construct maps each scope to resource ARNs. "users": every IAM
+#: user of the account; "*": only where the service has no resource-level permissions for the action.
+Scope = Literal["*", "users", "state-table", "secrets", "project-key"]
+
+
+@dataclass(frozen=True)
+class ActionGroup:
+    """Actions of one service granted on one scope."""
+
+    service: str
+    actions: tuple[str, ...]
+    scope: Scope
+
+    def qualified(self) -> tuple[str, ...]:
+        return tuple(f"{self.service}:{action}" for action in self.actions)
+
+
+#: Everything the scanner's code calls in AWS: the single source the construct grants from.
+SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
+    # IAM has no resource-level permissions for the account-wide reports.
+    ActionGroup(
+        "iam", ("GenerateCredentialReport", "GetCredentialReport", "GetAccountAuthorizationDetails"), "*"
+    ),
+    ActionGroup("iam", ("ListAccessKeys", "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"), "users"),
+    ActionGroup("sts", ("GetCallerIdentity",), "*"),
+    ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem", "GetItem"), "state-table"),
+    ActionGroup(
+        "secretsmanager",
+        ("CreateSecret", "PutSecretValue", "DescribeSecret", "PutResourcePolicy", "TagResource"),
+        "secrets",
+    ),
+    ActionGroup("kms", ("Encrypt", "Decrypt", "GenerateDataKey"), "project-key"),
+)
+
+#: What the Lambda runtime itself needs beside the code's calls: writing its own log group, X-Ray
+#: segments (Powertools Tracer) and failed events to its dead-letter queue. Granted by the construct too.
+SCANNER_RUNTIME_ACTIONS: frozenset[str] = frozenset(
+    {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "sqs:SendMessage",
+    }
+)
+
+
+def scanner_actions() -> frozenset[str]:
+    """The scanner code's AWS actions as `service:Action` strings (runtime basics excluded)."""
+    return frozenset(action for group in SCANNER_ACTIONS for action in group.qualified())
+
+
+def scanner_role_actions() -> frozenset[str]:
+    """Every action the scanner's role may take: its code's actions plus the runtime basics."""
+    return scanner_actions() | SCANNER_RUNTIME_ACTIONS

@@ -1,0 +1,155 @@
+"""The scheduled access-key lifecycle scan: function, role, log group, dead-letter queue, schedule."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra.constants import (
+    ASSET_EXCLUDES,
+    FUNCTIONS_DIR,
+    LOG_LEVEL,
+    LOG_RETENTION_DAYS,
+    METRICS_NAMESPACE,
+    POWERTOOLS_LAYER_PARAMETER,
+    SCANNER_ACTIONS,
+    SCANNER_HANDLER,
+    SCANNER_MEMORY_MB,
+    SCANNER_RETRY_ATTEMPTS,
+    SCANNER_TIMEOUT_SECONDS,
+    SERVICE_NAME,
+    Scope,
+)
+from infra.constructs.project_key import secrets_arn_pattern
+
+_RETENTION = {
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+class LifecycleScanner(Construct):
+    """Runs `credlife.handlers.scheduled.handler` on a schedule, with a role that may do exactly what
+    `infra.constants.SCANNER_ACTIONS` lists, on exactly the resources it needs."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        key: kms.IKey,
+        secret_prefix: str,
+        dry_run: bool,
+        runtime_config_json: str,
+        schedule: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=_RETENTION[LOG_RETENTION_DAYS])
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="credential-lifecycle scheduled scanner",
+        )
+        resources: dict[Scope, list[str]] = {
+            "*": ["*"],
+            "users": [stack.format_arn(service="iam", region="", resource="user", resource_name="*")],
+            "state-table": [table.table_arn],
+            "secrets": [secrets_arn_pattern(stack, secret_prefix)],
+            "project-key": [key.key_arn],
+        }
+        for group in SCANNER_ACTIONS:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid=_sid(group.service, group.scope),
+                    actions=list(group.qualified()),
+                    resources=resources[group.scope],
+                )
+            )
+        # The log group exists already: writing to it is all the function needs (no CreateLogGroup).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogGroup",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+
+        powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
+        )
+        # X-Ray and dead-letter-queue permissions are added to the role by the Function itself.
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="credential-lifecycle: scheduled access-key lifecycle scan",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.X86_64,
+            handler=SCANNER_HANDLER,
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=list(ASSET_EXCLUDES)),
+            layers=[powertools],
+            role=self.role,
+            log_group=self.log_group,
+            timeout=Duration.seconds(SCANNER_TIMEOUT_SECONDS),
+            memory_size=SCANNER_MEMORY_MB,
+            retry_attempts=SCANNER_RETRY_ATTEMPTS,
+            dead_letter_queue=self.dead_letter_queue,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "CREDLIFE_STATE_TABLE": table.table_name,
+                "CREDLIFE_SECRET_PREFIX": secret_prefix,
+                "CREDLIFE_KMS_KEY_ID": key.key_arn,
+                "CREDLIFE_DRY_RUN": "true" if dry_run else "false",
+                "CREDLIFE_CONFIG": runtime_config_json,
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
+            },
+        )
+
+        # Events that EventBridge cannot deliver land in the same queue as failed invocations.
+        self.rule = events.Rule(
+            self,
+            "Schedule",
+            description="credential-lifecycle: start the access-key lifecycle scan",
+            schedule=events.Schedule.expression(schedule),
+            targets=[
+                targets.LambdaFunction(
+                    self.function,
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=SCANNER_RETRY_ATTEMPTS,
+                )
+            ],
+        )
+
+
+def _sid(service: str, scope: Scope) -> str:
+    """`("iam", "users")` → `IamOnUsers`; `"*"` reads as `Any`."""
+    words = re.split(r"[^A-Za-z0-9]+", "any" if scope == "*" else scope)
+    return service.capitalize() + "On" + "".join(word.capitalize() for word in words if word)

@@ -1,0 +1,71 @@
+"""The security topic and the alarms that tell it when the automation itself fails (DESIGN §3)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.constants import ALARM_PERIOD_MINUTES
+
+
+class Notifications(Construct):
+    """`SecurityTopic` (KMS-encrypted, TLS only) plus one alarm per failure signal, each notifying it."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.Key) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(
+            self,
+            "SecurityTopic",
+            display_name="credential-lifecycle security alerts",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        # CloudWatch publishes alarm state changes into the encrypted topic: the key must let it.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublishToEncryptedTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        self._action = cloudwatch_actions.SnsAction(self.topic)
+
+    def alarm_on_function_errors(self, construct_id: str, function: lambda_.IFunction) -> cloudwatch.Alarm:
+        """Any failed invocation in a period is worth a look: the scanner runs once a day."""
+        return self._alarm(
+            construct_id,
+            function.metric_errors(period=Duration.minutes(ALARM_PERIOD_MINUTES), statistic="Sum"),
+            f"{function.function_name} failed",
+        )
+
+    def alarm_on_queue_depth(self, construct_id: str, queue: sqs.IQueue) -> cloudwatch.Alarm:
+        """A message in a dead-letter queue is a scan that failed all its retries."""
+        return self._alarm(
+            construct_id,
+            queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(ALARM_PERIOD_MINUTES), statistic="Maximum"
+            ),
+            f"{queue.queue_name} holds failed events",
+        )
+
+    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(self._action)
+        return alarm

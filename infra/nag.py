@@ -1,0 +1,85 @@
+"""cdk-nag 3.x for the stack: the AwsSolutions pack and the one table of acknowledged findings.
+
+cdk-nag 3 is a CDK validation plugin (`Validations.of(...).add_plugins`): any finding not acknowledged
+fails synthesis, `cdk synth` and `Template.from_stack` alike, and is written to
+`cdk.out/validation-report.json`. Acknowledgements use CDK's own `Validations.of(construct).acknowledge`
+(v3 has no `NagSuppressions`), one full finding id (`Rule[Finding]`) at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, Stack, Token, Validations
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+SCANNER_POLICY = "LifecycleScanner/Role/DefaultPolicy/Resource"
+SCANNER_FUNCTION = "LifecycleScanner/Function/Resource"
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    #: Construct path below the stack.
+    path: str
+    #: Full cdk-nag finding id, e.g. `AwsSolutions-IAM5[Resource::*]`.
+    finding: str
+    reason: str
+
+
+def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ...]:
+    """The table. IAM5 finding ids carry the resource as cdk-nag renders it: pseudo parameters appear as
+    `<AWS::AccountId>` unless the stack has a concrete env."""
+    account = _rendered(stack.account, "<AWS::AccountId>")
+    region = _rendered(stack.region, "<AWS::Region>")
+    partition = _rendered(stack.partition, "<AWS::Partition>")
+    return (
+        Acknowledged(
+            SCANNER_POLICY,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only actions without resource-level permissions use '*': iam:GenerateCredentialReport, "
+            "iam:GetCredentialReport, iam:GetAccountAuthorizationDetails, sts:GetCallerIdentity, "
+            "xray:PutTraceSegments, xray:PutTelemetryRecords.",
+        ),
+        Acknowledged(
+            SCANNER_POLICY,
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::{account}:user/*]",
+            "The scanner lists, creates, deactivates and deletes access keys of any IAM user in the "
+            "account (users with paths included); which users it acts on is decided per user by the "
+            "policy's scope and exemptions, which IAM cannot express.",
+        ),
+        Acknowledged(
+            SCANNER_POLICY,
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:secretsmanager:{region}:{account}"
+            f":secret:{secret_prefix}/*]",
+            "New access keys are handed over in one secret per user, named after the user under the "
+            "project's prefix; the wildcard is limited to that prefix (secret ARNs end in a random suffix).",
+        ),
+        Acknowledged(
+            SCANNER_FUNCTION,
+            "AwsSolutions-L1",
+            "Pinned to python3.12 to match the AWS-published Powertools layer read from "
+            "/aws/service/powertools/python/x86_64/python3.12/latest; both move together.",
+        ),
+    )
+
+
+def apply_nag(stack: Stack, secret_prefix: str) -> None:
+    """Acknowledge the table's findings, then check the stack with the AwsSolutions pack."""
+    for ack in acknowledgements(stack, secret_prefix):
+        Validations.of(_find(stack, ack.path)).acknowledge(Acknowledgment(id=ack.finding, reason=ack.reason))
+    Validations.of(stack).add_plugins(AwsSolutionsChecks(stack))
+
+
+def _find(stack: Stack, path: str) -> IConstruct:
+    """A stale path must fail loudly, not leave a finding acknowledged nowhere."""
+    node: IConstruct = stack
+    for part in path.split("/"):
+        child = node.node.try_find_child(part)
+        if child is None:
+            raise LookupError(f"nag acknowledgement for a construct that does not exist: {path}")
+        node = child
+    return node
+
+
+def _rendered(value: str, token_text: str) -> str:
+    return token_text if Token.is_unresolved(value) else value

@@ -1,0 +1,62 @@
+"""The `credlife` context: defaults, validation and the runtime config document (no synthesis)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, config_from_context
+from infra.constants import DEFAULTS, PROJECT_ROOT
+
+pytestmark = pytest.mark.infra
+
+
+def test_cdk_json_context_equals_the_defaults() -> None:
+    # Given cdk.json, When its credlife context is read
+    context = json.loads((PROJECT_ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]["credlife"]
+
+    # Then it lists every key with the default value (one place to read what can be set)
+    assert context == DEFAULTS
+
+
+def test_missing_context_gives_the_defaults() -> None:
+    # When no context is given
+    config = config_from_context(None)
+
+    # Then the safe defaults apply: dry run, daily
+    assert config.dry_run is True
+    assert config.schedule == "rate(1 day)"
+    assert config.permissions_boundary_arn is None
+    assert config.runtime_config_json() == '{"policy":{}}'
+
+
+def test_context_from_the_command_line_is_a_json_string() -> None:
+    # Given `cdk synth -c credlife='{"dry_run": false}'`
+    config = config_from_context('{"dry_run": false, "policy": {"rotate_after_days": 60}}')
+
+    # Then it is parsed like the cdk.json object
+    assert config.dry_run is False
+    assert json.loads(config.runtime_config_json()) == {"policy": {"rotate_after_days": 60}}
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"dryrun": True}, "unknown credlife keys: dryrun"),
+        ({"dry_run": "false"}, "dry_run must be true or false"),
+        ({"policy": {"dry_run": False}}, "set dry_run at the top"),
+        ({"policy": [1]}, "policy must be a JSON object"),
+        ({"schedule": "daily"}, "schedule must be rate(...) or cron(...)"),
+        ({"secret_prefix": "keys/"}, "secret_prefix must be"),
+        ({"permissions_boundary_arn": "boundary"}, "permissions_boundary_arn must be a policy ARN"),
+        ({"account": "12345"}, "account must be a 12-digit account id"),
+        ("{not json", "is not valid JSON"),
+    ],
+)
+def test_bad_context_fails_synthesis_with_the_key_named(context: Any, message: str) -> None:
+    # When a bad value is given, Then the error names the key and what is expected
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_context(context)

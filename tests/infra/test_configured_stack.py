@@ -1,0 +1,97 @@
+"""The stack with every `credlife` context key set: boundary, env, schedule, prefix, policy overrides."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from credlife.config import load_settings
+from infra.constants import scanner_role_actions
+from tests.infra.conftest import Synth, actions_of, logical_id, nag_violations, role_statements, synthesize
+
+pytestmark = pytest.mark.infra
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/credlife-boundary"
+CONTEXT: dict[str, Any] = {
+    "dry_run": False,
+    "schedule": "cron(0 6 * * ? *)",
+    "state_table_name": "credlife-state-test",
+    "secret_prefix": "team/keys",
+    "policy": {"rotate_after_days": 60, "notice_days": 10},
+    "permissions_boundary_arn": BOUNDARY,
+    "account": "123456789012",
+    "region": "eu-west-1",
+}
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    # Given every context key set, When the app is synthesized once for this module
+    return synthesize(tmp_path_factory.mktemp("cdk-configured"), CONTEXT)
+
+
+@pytest.fixture(scope="module")
+def env(synth: Synth) -> dict[str, Any]:
+    (function,) = synth.resources("AWS::Lambda::Function").values()
+    variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
+    return variables
+
+
+def test_every_role_gets_the_permissions_boundary(synth: Synth) -> None:
+    # When the roles are read
+    roles = synth.resources("AWS::IAM::Role")
+
+    # Then each one carries the configured boundary
+    assert roles
+    assert {json.dumps(r["Properties"].get("PermissionsBoundary")) for r in roles.values()} == {
+        json.dumps(BOUNDARY)
+    }
+
+
+def test_cdk_nag_is_clean_with_a_concrete_environment(synth: Synth) -> None:
+    # Given finding ids that now carry the literal account and region, Then all are still acknowledged
+    assert nag_violations(synth.stack) == []
+
+
+def test_stack_targets_the_configured_environment(synth: Synth) -> None:
+    # Then the stack is bound to the configured account and region
+    assert (synth.stack.account, synth.stack.region) == ("123456789012", "eu-west-1")
+
+
+def test_secret_access_follows_the_configured_prefix(synth: Synth) -> None:
+    # When the scanner role's statements are read
+    statements = role_statements(synth, logical_id(synth, synth.stack.scanner.role))
+    (secrets,) = [s for s in statements if "secretsmanager:CreateSecret" in actions_of([s])]
+
+    # Then secrets may be written only under the configured prefix, and the action set is unchanged
+    assert secrets["Resource"] == {
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, ":secretsmanager:eu-west-1:123456789012:secret:team/keys/*"],
+        ]
+    }
+    assert actions_of(statements) == scanner_role_actions()
+
+
+def test_schedule_and_table_name_follow_the_context(synth: Synth, env: dict[str, Any]) -> None:
+    # Then the rule and the table use the configured values
+    synth.template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 6 * * ? *)"})
+    synth.template.has_resource_properties("AWS::DynamoDB::Table", {"TableName": "credlife-state-test"})
+    assert env["CREDLIFE_DRY_RUN"] == "false"
+    assert env["CREDLIFE_SECRET_PREFIX"] == "team/keys"
+
+
+def test_function_environment_loads_into_the_runtime_settings(env: dict[str, Any]) -> None:
+    # Given the function's literal environment variables (deploy-time references left out)
+    literal = {name: value for name, value in env.items() if isinstance(value, str)}
+
+    # When the runtime loads its settings from them, as the handler does at cold start
+    settings = load_settings(environ=literal)
+
+    # Then the overrides and switches arrive intact
+    assert settings.policy.dry_run is False
+    assert settings.policy.rotate_after_days == 60
+    assert settings.policy.notice_days == 10
+    assert settings.secret_prefix == "team/keys"
