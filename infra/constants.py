@@ -69,6 +69,10 @@ class ActionGroup:
         return tuple(f"{self.service}:{action}" for action in self.actions)
 
 
+#: KMS actions the scanner needs only because Secrets Manager (new keys) and DynamoDB (state) encrypt with
+#: the project key on its behalf; no adapter calls KMS itself.
+KMS_INDIRECT_ACTIONS: tuple[str, ...] = ("Decrypt", "GenerateDataKey")
+
 #: Everything the scanner's code calls in AWS: the single source the construct grants from.
 SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
     # IAM has no resource-level permissions for the account-wide reports.
@@ -77,13 +81,12 @@ SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
     ),
     ActionGroup("iam", ("ListAccessKeys", "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"), "users"),
     ActionGroup("sts", ("GetCallerIdentity",), "*"),
-    ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem", "GetItem"), "state-table"),
+    ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem"), "state-table"),
     ActionGroup(
-        "secretsmanager",
-        ("CreateSecret", "PutSecretValue", "DescribeSecret", "PutResourcePolicy", "TagResource"),
-        "secrets",
+        "secretsmanager", ("CreateSecret", "PutSecretValue", "PutResourcePolicy", "TagResource"), "secrets"
     ),
-    ActionGroup("kms", ("Encrypt", "Decrypt", "GenerateDataKey"), "project-key"),
+    # Not called by our code: Secrets Manager and DynamoDB use the project key on the caller's behalf.
+    ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
 )
 
 #: What the Lambda runtime itself needs beside the code's calls: writing its own log group, X-Ray
