@@ -7,6 +7,7 @@ and the deadline a notice announces is the deadline the planner keeps (DESIGN §
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -29,13 +30,20 @@ _REPLACED = frozenset({Reason.KEY_REPLACED_SAFE.value, Reason.KEY_REPLACED_OVERD
 
 def plan(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> list[Action]:
     """Every action due now (and every notice due now) for every user of the snapshot."""
+    planner = _KeyPlanner(snapshot, policy, now)
     actions: list[Action] = []
     for user in snapshot.users:
-        actions.extend(plan_user(user, snapshot, policy, now))
+        actions.extend(plan_user(user, snapshot, policy, now, planner))
     return actions
 
 
-def plan_user(user: User, snapshot: AccountSnapshot, policy: Policy, now: datetime) -> list[Action]:
+def plan_user(
+    user: User,
+    snapshot: AccountSnapshot,
+    policy: Policy,
+    now: datetime,
+    planner: _KeyPlanner | None = None,
+) -> list[Action]:
     exempt = exemption(user, policy)
     if exempt is not None:
         if not user.access_keys:
@@ -51,8 +59,7 @@ def plan_user(user: User, snapshot: AccountSnapshot, policy: Policy, now: dateti
                 detail=f"{len(user.access_keys)} access key(s) not managed: {exempt.value}",
             )
         ]
-    planner = _KeyPlanner(user, snapshot, policy, now)
-    return planner.run()
+    return (planner or _KeyPlanner(snapshot, policy, now)).run(user)
 
 
 def exemption(user: User, policy: Policy) -> Reason | None:
@@ -83,18 +90,19 @@ def unrecorded_inactive_keys(snapshot: AccountSnapshot) -> list[tuple[User, Acce
 
 
 class _KeyPlanner:
-    """Plans one (non-exempt) user's keys. A class only to keep the shared inputs in one place."""
+    """Plans the keys of (non-exempt) users; built once per plan, `run` once per user."""
 
-    def __init__(self, user: User, snapshot: AccountSnapshot, policy: Policy, now: datetime) -> None:
-        self.user = user
+    def __init__(self, snapshot: AccountSnapshot, policy: Policy, now: datetime) -> None:
+        self.user = User(name="", arn="")
         self.snapshot = snapshot
         self.policy = policy
         self.now = now
         self.notice = timedelta(days=policy.notice_days)
         self.granularity = timedelta(minutes=policy.last_used_granularity_minutes)
 
-    def run(self) -> list[Action]:
-        keys = self.user.access_keys
+    def run(self, user: User) -> list[Action]:
+        self.user = user
+        keys = user.access_keys
         actions: list[Action] = []
         # Inactive keys first: a deletion planned now makes room for a rotation in the same run.
         deleting: set[datetime] = set()
@@ -374,7 +382,9 @@ def users_needing_key_ids(actions: Iterable[Action]) -> set[str]:
     return {a.user for a in actions if a.credential is CredentialType.ACCESS_KEY and a.key_id is None}
 
 
+@functools.cache
 def _days(n: int) -> timedelta:
+    """Cached: the planner needs the same few durations millions of times at organization scale."""
     return timedelta(days=n)
 
 
