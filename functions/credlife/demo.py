@@ -362,7 +362,7 @@ def _describe(day: int, row: Any, outcome: str, detail: str) -> str:
     else:
         text += f" {row['reason']}"
     if detail and kind == "rotate":
-        text += f": {detail.split(';')[0]}"
+        text += f": {detail.split(';')[0]}; old key retired once safe, by {str(row['deadline'])[:10]}"
     elif row.get("detail") and kind != "warn":
         text += f": {row['detail']}"
     if outcome not in {"applied", "reported"}:

@@ -83,8 +83,10 @@ class TestRotation:
     def test_rotation_needs_no_prior_notice(self) -> None:
         # Given a first run on a 200-day-old key in use (never warned)
         actions = run(user("alice", key(200, 0.5)))
-        # Then it is rotated right away: a new key beside the old one disturbs nothing
-        assert kinds(actions) == [("rotate", "key_rotation_due", None)]
+        # Then it is rotated right away: a new key beside the old one disturbs nothing. The rotation row
+        # announces the old key's deactivation (its first notice, at the 14-day stage)
+        assert kinds(actions) == [("rotate", "key_rotation_due", "14d")]
+        assert (actions[0].warns_of, actions[0].deadline) == (ActionKind.DEACTIVATE, NOW + days(14))
 
     def test_dry_run_plans_the_same_rows_marked_dry_run(self) -> None:
         actions = run(user("alice", key(120, 1)), policy=Policy())

@@ -234,7 +234,17 @@ def test_whole_lifecycles_respect_notice_and_quota(users: list[SimUser]) -> None
             elif a.action is ActionKind.ROTATE:
                 new = SimKey(now)
                 u.keys.append(new)
-                records[ref] = replace(record, rotated_at=now, replacement_created=new.created)
+                # like the executor: the rotation message is the first notice of the old key's deactivation
+                assert a.warns_of is ActionKind.DEACTIVATE
+                assert a.stage is not None
+                assert a.deadline is not None
+                announced = Notice(a.warns_of.value, a.stage, now, a.deadline)
+                records[ref] = replace(
+                    record,
+                    rotated_at=now,
+                    replacement_created=new.created,
+                    notices=(*record.notices, announced),
+                )
             elif a.action is ActionKind.DEACTIVATE:
                 assert target.active
                 target.active = False

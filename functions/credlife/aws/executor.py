@@ -227,6 +227,14 @@ class Executor:
                 replacement=replacement,
             )
             self._remember_rotation(run, key, action, replacement)
+            if action.warns_of is not None and action.stage is not None and action.deadline is not None:
+                # the owner's rotation message announces the old key's deactivation deadline
+                self._state.record_notice(
+                    run.account_id,
+                    run.user.name,
+                    _identity(key, action),
+                    Notice(action.warns_of.value, action.stage, run.now, action.deadline),
+                )
         except AwsError as error:
             log.error(
                 "rotation not recorded",

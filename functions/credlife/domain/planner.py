@@ -167,13 +167,18 @@ class _KeyPlanner:
             )
         blocking = [other for other in siblings if other.created not in deleting]
         if not blocking:
+            # The rotation notice is also the first notice of the old key's deactivation: it carries that
+            # deadline and stage, and the executor records it as such.
+            deadline = self.now + _days(self.policy.deactivate_after_rotation_days)
             return [
                 self._action(
                     key,
                     ActionKind.ROTATE,
                     Reason.KEY_ROTATION_DUE,
                     due=due,
-                    deadline=self.now + _days(self.policy.deactivate_after_rotation_days),
+                    deadline=deadline,
+                    warns_of=ActionKind.DEACTIVATE,
+                    stage=_stage(deadline - self.now, self.policy.rotation_warn_days),
                     severity=Severity.MEDIUM,
                     detail=f"key is {age} days old; a new key is handed over through Secrets Manager",
                 )
@@ -280,16 +285,12 @@ class _KeyPlanner:
             return [self._action(key, kind, reason, due=deadline, severity=severity, detail=detail)]
         if early is not None and first is not None and first < self.now:
             return [self._action(key, kind, early, due=self.now, severity=severity, detail=detail)]
-        reached = [d for d in warn_days if self.now >= deadline - _days(d)]
-        if reached:
-            latest = min(reached)
-            if any(_stage_days(n.stage) <= latest for n in notices):
+        stage = _stage(deadline - self.now, warn_days)
+        if stage != "notice":
+            if any(_stage_days(n.stage) <= _stage_days(stage) for n in notices):
                 return []  # this stage, or a later one, was already sent
-            stage = f"{latest}d"
-        elif needs_notice and first is None and self.now >= deadline - self.notice:
-            stage = "notice"  # no warning stage configured that close: the minimum notice still goes out
-        else:
-            return []
+        elif not (needs_notice and first is None and self.now >= deadline - self.notice):
+            return []  # no stage reached yet (the minimum notice goes out even without a stage)
         return [
             self._action(
                 key,
@@ -390,6 +391,12 @@ def _days(n: int) -> timedelta:
 
 def _date(value: datetime) -> str:
     return value.strftime("%Y-%m-%d")
+
+
+def _stage(remaining: timedelta, warn_days: Sequence[int]) -> str:
+    """The latest warning stage reached with `remaining` time to the deadline ("7d"), or "notice"."""
+    reached = [d for d in warn_days if remaining <= _days(d)]
+    return f"{min(reached)}d" if reached else "notice"
 
 
 def _stage_days(stage: str) -> int:

@@ -89,6 +89,7 @@ def scheduled_time(event: Any) -> datetime | None:
     try:
         if parsed.source != "aws.events" or parsed.detail_type != "Scheduled Event":
             return None
-        return datetime.fromisoformat(parsed.time.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(parsed.time.replace("Z", "+00:00"))
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
+    return when if when.tzinfo is not None else None  # a time without a zone is ambiguous: rejected
