@@ -37,6 +37,10 @@ class Reason(StrEnum):
     EXEMPT_PATH = "exempt_path"
     EXEMPT_BREAK_GLASS = "exempt_break_glass"
     EXEMPT_OWN_PRINCIPAL = "exempt_own_principal"
+    ROOT_ACCESS_KEYS = "root_access_keys"
+    ROOT_NO_MFA = "root_no_mfa"
+    ROOT_RECENT_USE = "root_recent_use"
+    PASSWORD_POLICY_WEAK = "password_policy_weak"  # noqa: S105 - a reason code, not a secret
 
 
 #: Reason code → the CIS AWS Foundations / AWS Security Hub controls it satisfies (DESIGN §3).
@@ -52,6 +56,10 @@ CONTROLS: dict[Reason, str] = {
     Reason.EXEMPT_PATH: "-",
     Reason.EXEMPT_BREAK_GLASS: "-",
     Reason.EXEMPT_OWN_PRINCIPAL: "-",
+    Reason.ROOT_ACCESS_KEYS: "CIS 2.3 / IAM.4",
+    Reason.ROOT_NO_MFA: "CIS 2.5 / IAM.9",
+    Reason.ROOT_RECENT_USE: "CIS 2.2 / IAM.6",
+    Reason.PASSWORD_POLICY_WEAK: "CIS 2.7, 2.8 / IAM.7",
 }
 
 

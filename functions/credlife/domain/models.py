@@ -22,6 +22,8 @@ class CredentialType(StrEnum):
     PASSWORD = "password"  # noqa: S105 - a credential type, not a secret
     MFA = "mfa"
     USER = "user"
+    ROOT = "root"
+    PASSWORD_POLICY = "password_policy"  # noqa: S105 - a credential type, not a secret
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,109 @@
+"""Root findings from hand-built credential-report rows (moto's report has no `<root_account>` row)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from credlife.aws.credential_report import parse_credential_report
+from credlife.domain.actions import ActionKind, Reason, Severity
+from credlife.domain.root import RootAccount, root_findings
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+HEADER = [
+    "user",
+    "arn",
+    "user_creation_time",
+    "password_enabled",
+    "password_last_used",
+    "password_last_changed",
+    "password_next_rotation",
+    "mfa_active",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_1_last_used_region",
+    "access_key_1_last_used_service",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+    "access_key_2_last_used_region",
+    "access_key_2_last_used_service",
+    "cert_1_active",
+    "cert_1_last_rotated",
+    "cert_2_active",
+    "cert_2_last_rotated",
+]
+
+
+def root_row(*, mfa: bool, key1: bool = False, password_used: str = "N/A", key1_used: str = "N/A") -> str:
+    row = dict.fromkeys(HEADER, "N/A")
+    row.update(
+        user="<root_account>",
+        arn="arn:aws:iam::123456789012:root",
+        user_creation_time="2020-01-01T00:00:00+00:00",
+        password_enabled="not_supported",
+        password_last_used=password_used,
+        mfa_active=str(mfa).lower(),
+        access_key_1_active=str(key1).lower(),
+        access_key_1_last_rotated="2021-01-01T00:00:00+00:00" if key1 else "N/A",
+        access_key_1_last_used_date=key1_used,
+        access_key_2_active="false",
+        cert_1_active="false",
+        cert_2_active="false",
+    )
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=HEADER, lineterminator="\n")
+    writer.writeheader()
+    writer.writerow(row)
+    return out.getvalue()
+
+
+def from_report(text: str) -> RootAccount:
+    root = parse_credential_report(text).root
+    assert root is not None
+    return RootAccount(
+        mfa_active=bool(root.mfa_active),
+        access_keys_active=tuple(bool(s.active) for s in root.key_slots),
+        password_last_used=root.password_last_used,
+        access_keys_last_used=tuple(s.last_used_date for s in root.key_slots),
+    )
+
+
+def reasons(root: RootAccount) -> set[Reason]:
+    return {a.reason for a in root_findings(root, NOW)}
+
+
+def test_a_healthy_root_has_no_finding() -> None:
+    # Given a root with MFA, no keys, last used long ago
+    root = from_report(root_row(mfa=True, password_used="2025-01-01T00:00:00+00:00"))
+    assert root_findings(root, NOW) == []
+
+
+def test_no_root_row_no_finding() -> None:
+    assert root_findings(None, NOW) == []
+
+
+def test_root_access_key_and_no_mfa_are_critical_alerts_never_actions() -> None:
+    root = from_report(root_row(mfa=False, key1=True))
+    found = root_findings(root, NOW)
+    assert {a.reason for a in found} == {Reason.ROOT_ACCESS_KEYS, Reason.ROOT_NO_MFA}
+    assert {a.action for a in found} == {ActionKind.ALERT}
+    assert {a.severity for a in found} == {Severity.CRITICAL}
+    assert {a.control for a in found} == {"CIS 2.3 / IAM.4", "CIS 2.5 / IAM.9"}
+
+
+@pytest.mark.parametrize(("days_ago", "flagged"), [(29.9, True), (30, True), (30.1, False)])
+def test_recent_use_edge(days_ago: float, flagged: bool) -> None:
+    used = (NOW - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    root = from_report(root_row(mfa=True, password_used=used))
+    assert (Reason.ROOT_RECENT_USE in reasons(root)) is flagged
+
+
+def test_recent_use_of_a_root_access_key_counts_too() -> None:
+    used = (NOW - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    root = from_report(root_row(mfa=True, key1=True, key1_used=used))
+    assert reasons(root) == {Reason.ROOT_ACCESS_KEYS, Reason.ROOT_RECENT_USE}
