@@ -18,32 +18,9 @@ from credlife.aws.credential_report import (
     row_to_user,
 )
 from credlife.domain.models import KeyStatus
+from tests.builders import REPORT_HEADER as HEADER
 
 ACCOUNT = "123456789012"
-HEADER = [
-    "user",
-    "arn",
-    "user_creation_time",
-    "password_enabled",
-    "password_last_used",
-    "password_last_changed",
-    "password_next_rotation",
-    "mfa_active",
-    "access_key_1_active",
-    "access_key_1_last_rotated",
-    "access_key_1_last_used_date",
-    "access_key_1_last_used_region",
-    "access_key_1_last_used_service",
-    "access_key_2_active",
-    "access_key_2_last_rotated",
-    "access_key_2_last_used_date",
-    "access_key_2_last_used_region",
-    "access_key_2_last_used_service",
-    "cert_1_active",
-    "cert_1_last_rotated",
-    "cert_2_active",
-    "cert_2_last_rotated",
-]
 CREATED = "2025-01-02T03:04:05+00:00"
 
 

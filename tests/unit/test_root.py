@@ -11,32 +11,9 @@ import pytest
 from credlife.aws.credential_report import parse_credential_report
 from credlife.domain.actions import ActionKind, Reason, Severity
 from credlife.domain.root import RootAccount, root_findings
+from tests.builders import REPORT_HEADER as HEADER
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
-HEADER = [
-    "user",
-    "arn",
-    "user_creation_time",
-    "password_enabled",
-    "password_last_used",
-    "password_last_changed",
-    "password_next_rotation",
-    "mfa_active",
-    "access_key_1_active",
-    "access_key_1_last_rotated",
-    "access_key_1_last_used_date",
-    "access_key_1_last_used_region",
-    "access_key_1_last_used_service",
-    "access_key_2_active",
-    "access_key_2_last_rotated",
-    "access_key_2_last_used_date",
-    "access_key_2_last_used_region",
-    "access_key_2_last_used_service",
-    "cert_1_active",
-    "cert_1_last_rotated",
-    "cert_2_active",
-    "cert_2_last_rotated",
-]
 
 
 def root_row(*, mfa: bool, key1: bool = False, password_used: str = "N/A", key1_used: str = "N/A") -> str:
