@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
-from credlife.domain.models import KeyRecord
+from credlife.domain.models import KeyRecord, Notice, User
 from credlife.domain.planner import plan, unrecorded_inactive_keys, users_needing_key_ids
 from credlife.domain.policy import Policy
 from tests.builders import NOW, days, key, notice, snapshot, user
@@ -93,26 +93,32 @@ class TestRotation:
         assert [(a.action, a.dry_run) for a in actions] == [(ActionKind.ROTATE, True)]
 
 
-class TestRetiringTheReplacedKey:
-    def rotated(
-        self, old_age: float, rotated_ago: float, **extra: object
-    ) -> tuple[KeyRecord, object, object]:
-        old = key(old_age, rotated_ago, key_id="AKIAOLD")
-        new = key(rotated_ago, None, key_id="AKIANEW")
-        record = KeyRecord(
-            "alice",
-            old.created,
-            key_id="AKIAOLD",
-            rotated_at=NOW - days(rotated_ago),
-            replacement_key_id="AKIANEW",
-            replacement_created=new.created,
-            **extra,  # type: ignore[arg-type]
-        )
-        return record, old, new
+def after_rotation(
+    rotated_ago: float,
+    *,
+    old_used_ago: float | None,
+    new_used_ago: float | None,
+    notices: tuple[Notice, ...] = (),
+) -> tuple[User, KeyRecord]:
+    """Alice's old key (rotated at 90 days, `rotated_ago` days ago) beside the replacement we made."""
+    old = key(90 + rotated_ago, old_used_ago, key_id="AKIAOLD")
+    new = key(rotated_ago, new_used_ago, key_id="AKIANEW")
+    record = KeyRecord(
+        "alice",
+        old.created,
+        key_id="AKIAOLD",
+        rotated_at=NOW - days(rotated_ago),
+        replacement_key_id="AKIANEW",
+        replacement_created=new.created,
+        notices=notices,
+    )
+    return user("alice", old, new), record
 
-    def test_day_after_rotation_the_owner_is_told_the_deadline(self) -> None:
-        record, old, new = self.rotated(91, 1)
-        (warn,) = run(user("alice", old, new), records=(record,))  # type: ignore[arg-type]
+
+class TestRetiringTheReplacedKey:
+    def test_day_after_rotation_without_a_recorded_notice_the_owner_is_told_the_deadline(self) -> None:
+        alice, record = after_rotation(1, old_used_ago=1, new_used_ago=None)
+        (warn,) = run(alice, records=(record,))
         assert (warn.action, warn.warns_of, warn.key_id) == (
             ActionKind.WARN,
             ActionKind.DEACTIVATE,
@@ -122,18 +128,11 @@ class TestRetiringTheReplacedKey:
 
     def test_safe_once_new_key_used_and_old_not_since(self) -> None:
         # Given the rotation notice went out, the new key was used after the old one's last use
-        old = key(95, 5, key_id="AKIAOLD")
-        new = key(5, 0.5, key_id="AKIANEW")
-        record = KeyRecord(
-            "alice",
-            old.created,
-            rotated_at=NOW - days(5),
-            replacement_key_id="AKIANEW",
-            replacement_created=new.created,
-            notices=(notice("deactivate", "14d", 4, NOW + days(9)),),
+        alice, record = after_rotation(
+            5, old_used_ago=5, new_used_ago=0.5, notices=(notice("deactivate", "14d", 4, NOW + days(9)),)
         )
         # When planned
-        actions = run(user("alice", old, new), records=(record,))
+        actions = run(alice, records=(record,))
         # Then the OLD key (never the new one) is deactivated as safe
         assert [(a.action, a.reason, a.key_id) for a in actions] == [
             (ActionKind.DEACTIVATE, Reason.KEY_REPLACED_SAFE, "AKIAOLD")
@@ -141,50 +140,35 @@ class TestRetiringTheReplacedKey:
 
     def test_not_safe_while_old_key_still_used_within_granularity(self) -> None:
         # Given the old key was used 10 minutes before the new one's last use (15-minute granularity)
-        old = key(95, 0.5 + 10 / 1440, key_id="AKIAOLD")
-        new = key(5, 0.5, key_id="AKIANEW")
-        record = KeyRecord(
-            "alice",
-            old.created,
-            rotated_at=NOW - days(5),
-            replacement_key_id="AKIANEW",
-            replacement_created=new.created,
+        alice, record = after_rotation(
+            5,
+            old_used_ago=0.5 + 10 / 1440,
+            new_used_ago=0.5,
             notices=(notice("deactivate", "14d", 4, NOW + days(9)),),
         )
         # Then it is not yet safe and nothing happens before the deadline
-        assert run(user("alice", old, new), records=(record,)) == []
+        assert run(alice, records=(record,)) == []
 
     def test_overdue_at_the_deadline(self) -> None:
-        old = key(104, 0.1, key_id="AKIAOLD")
-        new = key(14, None, key_id="AKIANEW")
-        record = KeyRecord(
-            "alice",
-            old.created,
-            rotated_at=NOW - days(14),
-            replacement_key_id="AKIANEW",
-            replacement_created=new.created,
+        alice, record = after_rotation(
+            14,
+            old_used_ago=0.1,
+            new_used_ago=None,
             notices=(notice("deactivate", "14d", 13, NOW), notice("deactivate", "1d", 1, NOW)),
         )
-        actions = run(user("alice", old, new), records=(record,))
+        actions = run(alice, records=(record,))
         assert [(a.action, a.reason, a.key_id) for a in actions] == [
             (ActionKind.DEACTIVATE, Reason.KEY_REPLACED_OVERDUE, "AKIAOLD")
         ]
 
     def test_deadline_waits_for_minimum_notice(self) -> None:
         # Given the first deactivation notice went out only 3 days ago although the natural deadline passed
-        old = key(110, 0.1, key_id="AKIAOLD")
-        new = key(20, None, key_id="AKIANEW")
-        record = KeyRecord(
-            "alice",
-            old.created,
-            rotated_at=NOW - days(20),
-            replacement_key_id="AKIANEW",
-            replacement_created=new.created,
-            notices=(notice("deactivate", "7d", 3, NOW + days(4)),),
+        alice, record = after_rotation(
+            20, old_used_ago=0.1, new_used_ago=None, notices=(notice("deactivate", "7d", 3, NOW + days(4)),)
         )
         # Then nothing happens until 7 days after that notice
-        assert run(user("alice", old, new), records=(record,)) == []
-        later = run(user("alice", old, new), records=(record,), now=NOW + days(4))
+        assert run(alice, records=(record,)) == []
+        later = run(alice, records=(record,), now=NOW + days(4))
         assert [a.action for a in later] == [ActionKind.DEACTIVATE]
 
     def test_fresh_key_made_by_the_owner_counts_as_replacement(self) -> None:
