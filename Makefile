@@ -37,8 +37,9 @@ unit: setup
 synth: setup  ## write the CloudFormation templates to cdk.out (no Docker, no AWS credentials)
 	$(RUN)/python app.py
 
-bench: setup  ## API-call and timing figures; also written to bench/results.json
+bench: setup  ## API-call and timing figures; also written to bench/results.json and bench/events_results.json
 	$(RUN)/python scripts/bench.py
+	$(RUN)/python scripts/bench_events.py
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

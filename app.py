@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from infra.build import build_stack
+from infra.build import build_member_stack, build_stack
 
 HERE = Path(__file__).resolve().parent
 
@@ -25,6 +25,7 @@ def main() -> None:
     context = json.loads((HERE / "cdk.json").read_text(encoding="utf-8")).get("context", {})
     app = cdk.App(context=context, outdir=os.environ.get("CDK_OUTDIR", str(HERE / "cdk.out")))
     build_stack(app)
+    build_member_stack(app)  # organization mode: the member-account role (StackSets)
     app.synth()
 
 

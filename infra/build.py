@@ -5,9 +5,9 @@ from __future__ import annotations
 import aws_cdk as cdk
 
 from infra.config import AppConfig, config_from_context
-from infra.constants import CONTEXT_KEY, STACK_NAME
+from infra.constants import CONTEXT_KEY, STACK_NAME, STACK_NAME_MEMBER
 from infra.nag import apply_nag
-from infra.stack import CredentialLifecycleStack
+from infra.stack import CredentialLifecycleStack, MemberRoleStack
 
 
 def build_stack(app: cdk.App, *, nag: bool = True) -> CredentialLifecycleStack:
@@ -20,6 +20,17 @@ def build_stack(app: cdk.App, *, nag: bool = True) -> CredentialLifecycleStack:
         else None
     )
     stack = CredentialLifecycleStack(app, STACK_NAME, config=config, env=env)
+    cdk.Tags.of(stack).add("project", "credential-lifecycle")
+    if nag:
+        apply_nag(stack, config.secret_prefix)
+    return stack
+
+
+def build_member_stack(app: cdk.App, *, nag: bool = True) -> MemberRoleStack:
+    """The member-account role stack (organization mode; deployed to member accounts with StackSets).
+    Environment-agnostic on purpose: one template for every member account."""
+    config: AppConfig = config_from_context(app.node.try_get_context(CONTEXT_KEY))
+    stack = MemberRoleStack(app, STACK_NAME_MEMBER, config=config)
     cdk.Tags.of(stack).add("project", "credential-lifecycle")
     if nag:
         apply_nag(stack, config.secret_prefix)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.constants import CONTEXT_KEY, DEFAULTS
+from infra.constants import CONTEXT_KEY, DEFAULTS, MEMBER_ROLE_NAME
 
 _SECRET_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-][A-Za-z0-9/_+=.@-]{0,198}(?<!/)$")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
@@ -23,6 +23,29 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 class ConfigError(ValueError):
     """A `credlife` context value that cannot be deployed; the message names the key."""
+
+
+#: Keys of `credlife.organization` handed to the runtime settings as they are (validated there too).
+_ORGANIZATION_FILTERS = (
+    "include_accounts",
+    "exclude_accounts",
+    "include_ous",
+    "exclude_ous",
+    "include_tags",
+    "exclude_tags",
+)
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class OrganizationConfig:
+    """Organization mode: the scheduler fans out over SQS to the account worker, which assumes
+    `member_role_name` (deployed by the member-role stack) in each account. `home_account` is the account
+    whose worker role the member role trusts (a stack parameter when not given)."""
+
+    member_role_name: str
+    home_account: str | None
+    filters: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -39,10 +62,17 @@ class AppConfig:
     permissions_boundary_arn: str | None
     account: str | None
     region: str | None
+    organization: OrganizationConfig | None = None
 
     def runtime_config_json(self) -> str:
         """The `CREDLIFE_CONFIG` document; stable key order keeps the template diff-free."""
-        return json.dumps({"policy": dict(self.policy)}, sort_keys=True, separators=(",", ":"))
+        document: dict[str, Any] = {"policy": dict(self.policy)}
+        if self.organization is not None:
+            document["organization"] = {
+                "member_role_name": self.organization.member_role_name,
+                **self.organization.filters,
+            }
+        return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 def config_from_context(context: object) -> AppConfig:
@@ -80,6 +110,29 @@ def config_from_context(context: object) -> AppConfig:
         permissions_boundary_arn=_optional(values, "permissions_boundary_arn", _BOUNDARY_ARN, "a policy ARN"),
         account=_optional(values, "account", _ACCOUNT, "a 12-digit account id"),
         region=_optional(values, "region", _REGION, "a region name"),
+        organization=_organization(values["organization"]),
+    )
+
+
+def _organization(value: Any) -> OrganizationConfig | None:
+    key = f"{CONTEXT_KEY}.organization"
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key} must be a JSON object")
+    known = {"enabled", "member_role_name", "home_account", *_ORGANIZATION_FILTERS}
+    if unknown := sorted(set(value) - known):
+        raise ConfigError(f"unknown {key} keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    enabled = value.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{key}.enabled must be true or false, not {enabled!r}")
+    if not enabled:
+        return None
+    values = {"member_role_name": MEMBER_ROLE_NAME, "home_account": None, **value}
+    return OrganizationConfig(
+        member_role_name=_checked(values, "member_role_name", _ROLE_NAME, "an IAM role name"),
+        home_account=_optional(values, "home_account", _ACCOUNT, "a 12-digit account id"),
+        filters={k: value[k] for k in _ORGANIZATION_FILTERS if k in value},
     )
 
 

@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "permissions_boundary_arn": None,
     "account": None,
     "region": None,
+    #: Organization mode (see `infra.config.OrganizationConfig`); off by default.
+    "organization": None,
 }
 
 # -- the scheduled scanner
@@ -54,7 +56,7 @@ ALARM_PERIOD_MINUTES = 5
 
 #: Where a group of actions may act; the construct maps each scope to resource ARNs. "users": every IAM
 #: user of the account; "*": only where the service has no resource-level permissions for the action.
-Scope = Literal["*", "users", "state-table", "secrets", "project-key"]
+Scope = Literal["*", "users", "state-table", "secrets", "project-key", "account-queue", "member-roles"]
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,74 @@ SCANNER_RUNTIME_ACTIONS: frozenset[str] = frozenset(
 )
 
 
+# -- organization mode
+STACK_NAME_MEMBER = "CredentialLifecycleMemberRole"
+#: Fixed names: the member-account role trusts the worker role by ARN, across accounts.
+WORKER_ROLE_NAME = "credlife-account-worker"
+MEMBER_ROLE_NAME = "credlife-member"
+WORKER_HANDLER = "credlife.handlers.account_worker.handler"
+WORKER_TIMEOUT_SECONDS = 900
+WORKER_MEMORY_MB = 1024
+#: One account per invocation: a slow account can only time out itself; accounts run concurrently.
+WORKER_BATCH_SIZE = 1
+WORKER_MAX_CONCURRENCY = 10
+#: AWS's guidance for SQS event sources: visibility timeout at least 6 x the function timeout.
+ACCOUNT_QUEUE_VISIBILITY_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
+#: Receives before an account's message goes to the dead-letter queue (alarmed).
+ACCOUNT_QUEUE_MAX_RECEIVES = 3
+
+#: What the scheduler calls in organization mode, beside SCANNER_ACTIONS (Organizations has no useful
+#: resource-level scoping here: account and OU ARNs embed the organization id, unknown at synthesis).
+ORGANIZATION_SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
+    ActionGroup(
+        "organizations",
+        ("ListAccounts", "ListAccountsForParent", "ListOrganizationalUnitsForParent", "ListTagsForResource"),
+        "*",
+    ),
+    ActionGroup("sqs", ("SendMessage",), "account-queue"),
+)
+#: What the account worker's code calls in the home account: assume member roles, the state table.
+WORKER_ACTIONS: tuple[ActionGroup, ...] = (
+    ActionGroup("sts", ("AssumeRole",), "member-roles"),
+    ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem"), "state-table"),
+    ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
+)
+#: The worker runtime's own needs: logs, X-Ray, and consuming its queue (granted by the event source).
+WORKER_RUNTIME_ACTIONS: frozenset[str] = frozenset(
+    {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
+)
+#: What the lifecycle does inside a member account (the member role grants exactly these): the
+#: account-side half of SCANNER_ACTIONS (handover secrets use the account's AWS managed key).
+MEMBER_ACTIONS: tuple[ActionGroup, ...] = tuple(
+    group for group in SCANNER_ACTIONS if group.service in {"iam", "sts", "secretsmanager"}
+)
+
+
+def qualified(groups: tuple[ActionGroup, ...]) -> frozenset[str]:
+    return frozenset(action for group in groups for action in group.qualified())
+
+
 def scanner_actions() -> frozenset[str]:
     """The scanner code's AWS actions as `service:Action` strings (runtime basics excluded)."""
     return frozenset(action for group in SCANNER_ACTIONS for action in group.qualified())
 
 
-def scanner_role_actions() -> frozenset[str]:
-    """Every action the scanner's role may take: its code's actions plus the runtime basics."""
-    return scanner_actions() | SCANNER_RUNTIME_ACTIONS
+def scanner_role_actions(*, organization: bool = False) -> frozenset[str]:
+    """Every action the scanner's role may take: its code's actions plus the runtime basics (plus the
+    organization fan-out's in organization mode)."""
+    extra = qualified(ORGANIZATION_SCANNER_ACTIONS) if organization else frozenset()
+    return scanner_actions() | SCANNER_RUNTIME_ACTIONS | extra
+
+
+def worker_role_actions() -> frozenset[str]:
+    return qualified(WORKER_ACTIONS) | WORKER_RUNTIME_ACTIONS

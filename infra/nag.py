@@ -15,6 +15,9 @@ from constructs import IConstruct
 
 SCANNER_POLICY = "LifecycleScanner/Role/DefaultPolicy/Resource"
 SCANNER_FUNCTION = "LifecycleScanner/Function/Resource"
+WORKER_POLICY = "AccountWorker/Role/DefaultPolicy/Resource"
+WORKER_FUNCTION = "AccountWorker/Function/Resource"
+MEMBER_POLICY = "MemberRole/Role/DefaultPolicy/Resource"
 
 
 @dataclass(frozen=True)
@@ -32,13 +35,16 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
     account = _rendered(stack.account, "<AWS::AccountId>")
     region = _rendered(stack.region, "<AWS::Region>")
     partition = _rendered(stack.partition, "<AWS::Partition>")
-    return (
+    if stack.node.try_find_child("MemberRole") is not None:
+        return _member_acknowledgements(partition, region, account, secret_prefix)
+    scanner = (
         Acknowledged(
             SCANNER_POLICY,
             "AwsSolutions-IAM5[Resource::*]",
             "Only actions without resource-level permissions use '*': iam:GenerateCredentialReport, "
             "iam:GetCredentialReport, iam:GetAccountAuthorizationDetails, sts:GetCallerIdentity, "
-            "xray:PutTraceSegments, xray:PutTelemetryRecords.",
+            "xray:PutTraceSegments, xray:PutTelemetryRecords, and in organization mode the Organizations "
+            "listings (account and OU ARNs embed the organization id, unknown at synthesis).",
         ),
         Acknowledged(
             SCANNER_POLICY,
@@ -59,6 +65,63 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
             "AwsSolutions-L1",
             "Pinned to python3.12 to match the AWS-published Powertools layer read from "
             "/aws/service/powertools/python/x86_64/python3.12/latest; both move together.",
+        ),
+    )
+    worker = stack.node.try_find_child("AccountWorker")
+    if worker is None:
+        return scanner
+    role_name = _member_role_name(stack)
+    return (
+        *scanner,
+        Acknowledged(
+            WORKER_POLICY,
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::*:role/{role_name}]",
+            "The account worker assumes the member role in whichever organization account a message names; "
+            "the account is the only wildcard (the role name is fixed), and each member role trusts only "
+            "this worker role.",
+        ),
+        Acknowledged(
+            WORKER_POLICY,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only X-Ray's xray:PutTraceSegments and xray:PutTelemetryRecords (added by the Function for "
+            "active tracing) use '*': X-Ray has no resource-level permissions.",
+        ),
+        Acknowledged(
+            WORKER_FUNCTION,
+            "AwsSolutions-L1",
+            "Pinned to python3.12 to match the AWS-published Powertools layer, like the scanner.",
+        ),
+    )
+
+
+def _member_role_name(stack: Stack) -> str:
+    worker = stack.node.find_child("AccountWorker")
+    pattern = str(getattr(worker, "member_role_arn_pattern", ""))
+    return pattern.rsplit("/", 1)[-1] if "/" in pattern else "credlife-member"
+
+
+def _member_acknowledgements(
+    partition: str, region: str, account: str, secret_prefix: str
+) -> tuple[Acknowledged, ...]:
+    return (
+        Acknowledged(
+            MEMBER_POLICY,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only actions without resource-level permissions use '*': iam:GenerateCredentialReport, "
+            "iam:GetCredentialReport, iam:GetAccountAuthorizationDetails, sts:GetCallerIdentity.",
+        ),
+        Acknowledged(
+            MEMBER_POLICY,
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::{account}:user/*]",
+            "The lifecycle lists, creates, deactivates and deletes access keys of any IAM user of the member "
+            "account; which users it acts on is decided per user by the policy's scope and exemptions.",
+        ),
+        Acknowledged(
+            MEMBER_POLICY,
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:secretsmanager:{region}:{account}"
+            f":secret:{secret_prefix}/*]",
+            "New access keys are handed over in one secret per user under the project's prefix; secret ARNs "
+            "end in a random suffix, so the prefix wildcard is the narrowest possible.",
         ),
     )
 

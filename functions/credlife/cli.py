@@ -1,4 +1,5 @@
-"""`credlife`: the operator's command line. `plan` (read-only), `apply`, and `demo` (in-process moto).
+"""`credlife`: the operator's command line. `plan` (read-only), `apply`, `demo` (in-process moto), and
+`replay` (sign-in and IAM events through the risk rules, offline).
 
 Exit codes: 0 nothing to do, 1 findings or actions, 2 error. Every command takes `--config FILE` (JSON or
 YAML, the same settings schema as the Lambda functions)."""
@@ -75,6 +76,31 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=150, help="how far to walk the clock (default 150)")
     demo.add_argument("--step", type=int, default=1, help="days between runs (default 1)")
     demo.set_defaults(func=_demo)
+
+    rotate_now = commands.add_parser(
+        "rotate-now",
+        parents=[common],
+        help="rotate one user's access key now (exemptions, the two-key quota and dry-run respected)",
+        description="The same as the `Rotate Access Key Now` EventBridge event: runs the lifecycle for "
+        "USER with an immediate rotation requested. Exit 0 rotated (or would, in dry-run), 1 not rotated "
+        "(exempt, quota, nothing to rotate, unknown user), 2 error.",
+    )
+    rotate_now.add_argument("user", metavar="USER", help="the IAM user name")
+    rotate_now.add_argument("--requested-by", default=None, help="who asks (default: the local login name)")
+    rotate_now.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    rotate_now.set_defaults(func=_rotate_now)
+
+    replay = commands.add_parser(
+        "replay",
+        parents=[common],
+        help="judge exported sign-in and IAM events with the risk rules (no AWS calls)",
+        description="Read EventBridge events, bare CloudTrail records or CloudTrail log files (gzip too), "
+        "files or folders in order, through the event monitor's rules with one in-memory state and each "
+        "event's own eventTime as the clock. Prints one JSON object per event (file, index, event_id, "
+        "risky, severity, reasons). The `risk` section of --config sets the thresholds.",
+    )
+    replay.add_argument("paths", nargs="+", metavar="PATH", help="event files or folders")
+    replay.set_defaults(func=_replay)
     return parser
 
 
@@ -124,10 +150,52 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
     return _exit_code(summary.actions, summary.failures)
 
 
+def _rotate_now(args: argparse.Namespace, out: TextIO) -> int:
+    import getpass
+
+    from credlife.aws.factory import build_runtime
+    from credlife.handlers.rotate_now import rotate_now_result
+
+    requested_by = args.requested_by or f"cli:{getpass.getuser()}"
+    runtime = build_runtime(_settings(args))
+    summary = runtime.service.run(
+        datetime.now(UTC), only_user=args.user, rotate_now={args.user: requested_by}
+    )
+    result = rotate_now_result(summary, args.user)
+    if args.json:
+        print(json.dumps(result, sort_keys=True), file=out)
+    else:
+        where = (
+            f": new key {result['new_key_id']} in secret {result['secret_name']}"
+            if result["new_key_id"]
+            else ""
+        )
+        print(f"{args.user}: {result['status']}{where}", file=out)
+    for failure in summary.failures:
+        print(f"credlife: {failure}", file=sys.stderr)
+    if result["status"] == "failed":
+        return EXIT_ERROR
+    return EXIT_CLEAN if result["status"] in {"rotated", "would_rotate"} else EXIT_FINDINGS
+
+
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
     from credlife.demo import run_demo
 
     return run_demo(out, days=args.days, step=args.step, config=args.config)
+
+
+def _replay(args: argparse.Namespace, out: TextIO) -> int:
+    from credlife.replay import replay
+
+    risky = False
+    try:
+        for row in replay(args.paths, policy=_settings(args).risk):
+            risky = risky or bool(row["risky"])
+            print(json.dumps(row, sort_keys=True), file=out)
+    except FileNotFoundError as error:
+        print(f"credlife: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_FINDINGS if risky else EXIT_CLEAN
 
 
 def _print_actions(actions: Sequence[Action], out: TextIO, *, as_json: bool) -> None:

@@ -10,22 +10,107 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from credlife.domain.owners import DEFAULT_TAG_KEYS, EMAIL, OwnerRules, is_email
 from credlife.domain.policy import Policy
+from credlife.domain.risk import RiskPolicy
 
 ENV_PREFIX = "CREDLIFE_"
 #: Scalar settings that may be set one by one from the environment (the CDK stack sets these).
-_ENV_FIELDS = ("state_table", "secret_prefix", "kms_key_id", "security_topic_arn", "sender_email", "region")
+_ENV_FIELDS = (
+    "state_table",
+    "secret_prefix",
+    "kms_key_id",
+    "security_topic_arn",
+    "sender_email",
+    "region",
+    "automation_principal_arn",
+)
 _ENV_POLICY_FIELDS = ("dry_run",)
+#: Organization-mode settings the CDK stack sets one by one (`CREDLIFE_ORGANIZATION_<FIELD>`).
+_ENV_ORGANIZATION_FIELDS = ("enabled", "queue_url", "member_role_name")
+_ACCOUNT_ID = r"^\d{12}$"
+_OU_ID = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$"
+
+
+class OrganizationSettings(BaseModel):
+    """Organization mode: the scheduled function lists the organization's active accounts and queues one
+    message per account; the account worker assumes `member_role_name` in each and runs the lifecycle.
+
+    Filters: an account is processed when it is active, matches every `include_*` filter given (ids, OUs
+    (direct or nested), tags: all listed tags with these values) and no `exclude_*` filter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    member_role_name: str = Field(default="credlife-member", pattern=r"^[A-Za-z0-9+=,.@_-]{1,64}$")
+    #: The account queue (the CDK stack sets it through `CREDLIFE_ORGANIZATION_QUEUE_URL`).
+    queue_url: str | None = None
+    partition: str = Field(default="aws", pattern=r"^aws(-[a-z]+)*$")
+    include_accounts: tuple[Annotated[str, Field(pattern=_ACCOUNT_ID)], ...] = ()
+    exclude_accounts: tuple[Annotated[str, Field(pattern=_ACCOUNT_ID)], ...] = ()
+    include_ous: tuple[Annotated[str, Field(pattern=_OU_ID)], ...] = ()
+    exclude_ous: tuple[Annotated[str, Field(pattern=_OU_ID)], ...] = ()
+    include_tags: dict[str, str] = Field(default_factory=dict)
+    exclude_tags: dict[str, str] = Field(default_factory=dict)
+    #: Secrets in member accounts use this KMS key (None: the account's AWS managed key).
+    member_kms_key_id: str | None = None
+
+    @model_validator(mode="after")
+    def _queue_when_enabled(self) -> OrganizationSettings:
+        if self.enabled and not self.queue_url:
+            raise ValueError("organization mode needs queue_url (the account queue)")
+        return self
+
+    def member_role_arn(self, account_id: str) -> str:
+        return f"arn:{self.partition}:iam::{account_id}:role/{self.member_role_name}"
+
+
+_EMAIL_PATTERN = f"^{EMAIL.pattern}$"
+
+
+class NotificationSettings(BaseModel):
+    """Who is told, and how (owner email through SES v2, the security topic through SNS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Tags whose value names a user's owner (an email address), first match wins.
+    owner_tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
+    #: Owner per IAM path prefix when no tag names one (longest prefix wins), e.g. {"/service/": "..."}.
+    path_owners: dict[str, str] = Field(default_factory=dict)
+    #: Owner of last resort, and the address messages give for questions.
+    security_email: str = Field(default="security@example.com", pattern=_EMAIL_PATTERN)
+    #: The verified SES identity emails come from (falls back to the top-level `sender_email`).
+    sender: str | None = Field(default=None, pattern=_EMAIL_PATTERN)
+    ses_configuration_set: str | None = None
+
+    @field_validator("path_owners")
+    @classmethod
+    def _path_owners(cls, value: dict[str, str]) -> dict[str, str]:
+        for prefix, owner in value.items():
+            if not prefix.startswith("/"):
+                raise ValueError(f"path prefix {prefix!r} must start with '/'")
+            if not is_email(owner):
+                raise ValueError(f"owner of {prefix!r} is not an email address")
+        return value
+
+    def owner_rules(self) -> OwnerRules:
+        return OwnerRules(
+            tag_keys=self.owner_tag_keys,
+            path_owners=dict(self.path_owners),
+            security_email=self.security_email,
+        )
 
 
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     policy: Policy = Field(default_factory=Policy)
+    #: Sign-in and IAM-change risk rules (DESIGN §4): thresholds of the event monitor.
+    risk: RiskPolicy = Field(default_factory=RiskPolicy)
     state_table: str = "credlife-state"
     #: New access keys are handed over in secrets named `<secret_prefix>/<user>`.
     secret_prefix: str = Field(default="credlife/access-keys", pattern=r"^[A-Za-z0-9/_+=.@-]{1,200}$")
@@ -33,6 +118,14 @@ class Settings(BaseModel):
     security_topic_arn: str | None = None
     sender_email: str | None = None
     region: str | None = None
+    #: The automation's own role ARN: may read the secrets it writes (besides each secret's user).
+    automation_principal_arn: str | None = None
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    organization: OrganizationSettings = Field(default_factory=OrganizationSettings)
+
+    @property
+    def email_sender(self) -> str | None:
+        return self.notifications.sender or self.sender_email
 
 
 class ConfigError(ValueError):
@@ -53,6 +146,9 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     for name in _ENV_POLICY_FIELDS:
         if (value := env.get(f"{ENV_PREFIX}{name.upper()}")) is not None:
             data.setdefault("policy", {})[name] = value
+    for name in _ENV_ORGANIZATION_FIELDS:
+        if (value := env.get(f"{ENV_PREFIX}ORGANIZATION_{name.upper()}")) is not None:
+            data.setdefault("organization", {})[name] = value
     return parse_settings(data, source=str(file) if file else "environment")
 
 

@@ -156,6 +156,16 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("rita.late", "user created on day 0 with a key at day 0", (Key(0, used_ago=None),)),
 )
 
+SENDER = "credlife@example.com"
+SECURITY_EMAIL = "security@example.com"
+PLATFORM_EMAIL = "platform-team@example.com"
+#: Owners: `owner` tags for people, a `team-email` tag for team users, the /service/ path's default owner,
+#: and the security team for anyone else (see `_owner_tags`).
+DEMO_NOTIFICATIONS: dict[str, Any] = {
+    "path_owners": {"/service/": PLATFORM_EMAIL},
+    "security_email": SECURITY_EMAIL,
+}
+
 DEMO_POLICY: dict[str, Any] = {
     "dry_run": False,
     "path_prefixes": ["/people/", "/service/"],
@@ -188,6 +198,15 @@ def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None 
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         create_state_table(session.client("dynamodb"), settings.state_table)
+        session.client("ses").verify_email_identity(EmailAddress=SENDER)
+        topic_arn = session.client("sns").create_topic(Name="credlife-demo-security")["TopicArn"]
+        settings = settings.model_copy(
+            update={
+                "sender_email": settings.sender_email or SENDER,
+                "security_topic_arn": topic_arn,
+                "notifications": settings.notifications.model_copy(update=DEMO_NOTIFICATIONS),
+            }
+        )
         iam = session.client("iam")
         _seed(iam)
         runtime = build_runtime(settings, session=session)
@@ -198,17 +217,20 @@ def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None 
             file=out,
         )
         failures = 0
+        mail_days: list[int] = []  # the day each email in SES's record went out
         for day in range(0, days + 1, step):
             now = EPOCH + timedelta(days=day)
             _workloads_use_keys(day, now)
             with time_machine.travel(now, tick=False):
                 result = scheduled.handler(_scheduled_event(now), _Context())
+            mail_days.extend([day] * (len(_sent_mail()) - len(mail_days)))
             metrics.clear_metrics()  # metrics are disabled locally; don't let them pile up
             if result.get("status") != "ok":
                 failures += 1
                 print(f"day {day}: run reported {result.get('failures')}", file=out)
         scheduled.use_runtime(None)
         _print_timeline(out, runtime, iam, days)
+        _print_notices(out, mail_days, topic_arn)
         calls = runtime.counter.snapshot()
         print(
             f"\nAPI calls over {days // step + 1} runs: {sum(calls.values())} "
@@ -240,11 +262,12 @@ def _seed(iam: Any) -> None:
 
     for scenario in SCENARIOS:
         oldest = max((k.age for k in scenario.keys), default=0)
+        tags = {**_owner_tags(scenario), **scenario.tags}
         with time_machine.travel(EPOCH - timedelta(days=oldest + 1), tick=False):
             iam.create_user(
                 UserName=scenario.user,
                 Path=scenario.path,
-                Tags=[{"Key": k, "Value": v} for k, v in scenario.tags.items()],
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
             )
         for key in sorted(scenario.keys, key=lambda k: -k.age):
             with time_machine.travel(EPOCH - timedelta(days=key.age), tick=False):
@@ -256,6 +279,57 @@ def _seed(iam: Any) -> None:
             if key.used_ago is not None:
                 stored = _moto_key(iam_backends, scenario.user, created["AccessKeyId"])
                 _set_last_used(stored, EPOCH - timedelta(days=key.used_ago))
+
+
+def _owner_tags(scenario: Scenario) -> dict[str, str]:
+    if scenario.user.startswith("team-"):
+        return {"team-email": f"{scenario.user[:6]}@example.com"}
+    if scenario.path == "/people/" and "." in scenario.user:
+        return {"owner": f"{scenario.user.split('.')[0]}@example.com"}
+    return {}  # /service/ users: the path's default owner; anyone else: the security team
+
+
+def _sent_mail() -> list[Any]:
+    from moto.ses.models import ses_backends
+
+    return list(ses_backends[ACCOUNT][REGION].sent_messages)
+
+
+def _print_notices(out: TextIO, mail_days: list[int], topic_arn: str) -> None:
+    """What each owner received (from moto's SES record): the first digest in full, then one line per
+    later email; then the security topic's run summaries."""
+    import email
+    import email.policy
+    import json
+
+    from moto.sns.models import sns_backends
+
+    per_owner: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+    for day, stored in zip(mail_days, _sent_mail(), strict=True):
+        parsed = email.message_from_string(stored.raw_data, policy=email.policy.default)
+        per_owner[str(parsed["To"])].append((day, parsed))
+    print(
+        f"\nNotices: {len(mail_days)} emails to {len(per_owner)} owners (one digest per owner per run)\n",
+        file=out,
+    )
+    for owner in sorted(per_owner):
+        (first_day, first), *later = per_owner[owner]
+        print(f"══ {owner}: {len(per_owner[owner])} email(s)", file=out)
+        print(f"   day {first_day:>3}  Subject: {str(first['Subject']).strip()}", file=out)
+        text = next(p for p in first.walk() if p.get_content_type() == "text/plain").get_content()
+        for line in str(text).rstrip().splitlines():
+            print(f"   │ {line}", file=out)
+        for day, parsed in later:
+            print(f"   day {day:>3}  {str(parsed['Subject']).strip()}", file=out)
+        print(file=out)
+    sent = sns_backends[ACCOUNT][REGION].topics[topic_arn].sent_notifications
+    print(f"Security topic: {len(sent)} run summaries (JSON)", file=out)
+    for _, message, subject, _, _ in sent[:8]:
+        data = json.loads(message)
+        kinds = sorted({e["kind"] + ":" + e["user"] for e in data["escalations"]})
+        print(f"   {data['at'][:10]}  {subject}  {', '.join(kinds)[:120]}", file=out)
+    if len(sent) > 8:
+        print(f"   … {len(sent) - 8} more", file=out)
 
 
 def _moto_key(backends: Any, user: str, key_id: str) -> Any:

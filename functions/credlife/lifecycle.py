@@ -1,5 +1,6 @@
 """The scheduled lifecycle, independent of where it runs (Lambda, CLI, demo): inventory → plan → resolve
-key ids for the users with actions → re-plan them → execute → notify.
+key ids for the users with actions → re-plan them → execute → queue and deliver the notices (one digest
+per owner, one summary for the security team, see `credlife.notifications`).
 
 Inventory cost stays constant in the number of users: per-user calls (`ListAccessKeys`) happen only for
 users the first plan has an action for. One user's failure never stops the others."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -17,7 +18,8 @@ from credlife.domain.actions import Action, ActionKind
 from credlife.domain.models import AccountSnapshot, KeyRecord, User, key_ref
 from credlife.domain.planner import plan, plan_user, unrecorded_inactive_keys, users_needing_key_ids
 from credlife.domain.policy import Policy
-from credlife.ports import ExecutorPort, InventoryPort, NotifierPort, RunSummary, StateStorePort
+from credlife.notifications import NotificationService
+from credlife.ports import ExecutorPort, InventoryPort, RunSummary, StateStorePort
 
 log = logging.getLogger("credlife.lifecycle")
 
@@ -29,7 +31,7 @@ class LifecycleService:
         inventory: InventoryPort,
         state: StateStorePort,
         executor: ExecutorPort,
-        notifier: NotifierPort,
+        notifications: NotificationService | None,
         policy: Policy,
         account_id: Callable[[], str],
         api_calls: Callable[[], dict[str, int]] = dict,
@@ -37,7 +39,7 @@ class LifecycleService:
         self.inventory = inventory
         self.state = state
         self.executor = executor
-        self.notifier = notifier
+        self.notifications = notifications
         self.policy = policy
         self._account_id = account_id
         self._api_calls = api_calls
@@ -51,11 +53,19 @@ class LifecycleService:
         exists: the plan is then a first run's plan (every disruptive action starts with a notice)."""
         return self._plan(self._snapshot(now, only_user, allow_missing_state=allow_missing_state), now)
 
-    def run(self, now: datetime, *, only_user: str | None = None) -> RunSummary:
-        """Plan and apply (dry-run respected by the executor through each action's flag)."""
+    def run(
+        self, now: datetime, *, only_user: str | None = None, rotate_now: Mapping[str, str] | None = None
+    ) -> RunSummary:
+        """Plan and apply (dry-run respected by the executor through each action's flag), then notify.
+
+        `rotate_now` maps users to who asked for an immediate rotation (the "rotate now" event or CLI): the
+        planner treats their active key as due, with every rule (exemptions, quota, dry-run) still applied."""
         snapshot = self._snapshot(now, only_user)
+        if rotate_now:
+            snapshot = replace(snapshot, rotate_now=dict(rotate_now))
         snapshot = self._start_inactive_clocks(snapshot, now)
         summary, resolved = self._plan(snapshot, now)
+        users = {u.name: u for u in snapshot.users}
         by_user: dict[str, list[Action]] = {}
         for action in summary.actions:
             by_user.setdefault(action.user, []).append(action)
@@ -76,11 +86,18 @@ class LifecycleService:
                 for o in outcomes
                 if o.status == "failed"
             )
+            if self.notifications is not None:
+                try:
+                    self.notifications.queue(summary, users, outcomes, now)
+                except Exception as error:
+                    summary.failures.append(f"{name}: notices not queued ({type(error).__name__})")
+                    log.exception("queueing notices failed", extra={"user": name})
+        if self.notifications is not None:
             try:
-                self.notifier.notify(snapshot.account_id, user, outcomes)
-            except Exception as error:
-                summary.failures.append(f"{name}: notification failed ({type(error).__name__})")
-                log.exception("notification failed", extra={"user": name})
+                self.notifications.deliver(summary, now)
+            except Exception as error:  # e.g. the outbox unreadable: the items wait for the next run
+                summary.failures.append(f"notification delivery failed ({type(error).__name__})")
+                log.exception("notification delivery failed")
         summary.api_calls = self._api_calls()
         return summary
 
@@ -105,11 +122,14 @@ class LifecycleService:
         summary.users = len(snapshot.users)
         first = plan(snapshot, self.policy, now)
         needing = users_needing_key_ids(first)
+        first_by_user: dict[str, list[Action]] = {}
+        for action in first:
+            first_by_user.setdefault(action.user, []).append(action)
         resolved: dict[str, User] = {}
         actions: list[Action] = []
         for user in snapshot.users:
             if user.name not in needing:
-                actions.extend(a for a in first if a.user == user.name)
+                actions.extend(first_by_user.get(user.name, ()))
                 continue
             try:
                 full = self.inventory.resolve_keys(user)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from credlife.domain.actions import Action
+from credlife.domain.messages import MessageItem
 from credlife.domain.models import AccessKey, KeyRecord, Notice, User
 
 
@@ -48,6 +49,20 @@ class StateStorePort(Protocol):
 
     def audit_log(self, account_id: str) -> list[AuditEntry]: ...
 
+    # -- the outbox: every message item is stored undelivered, then marked delivered once a channel took it
+
+    def enqueue_message(self, account_id: str, item: MessageItem) -> bool:
+        """Store an item once (by its id): False when it was already stored (delivered or not)."""
+
+    def pending_messages(self, account_id: str) -> list[MessageItem]:
+        """Every stored item no channel has accepted yet, oldest first."""
+
+    def mark_delivered(self, account_id: str, item_ids: Sequence[str], *, at: datetime, receipt: str) -> None:
+        """Record that a channel accepted these items (they are never sent again)."""
+
+    def mark_failed(self, account_id: str, item_ids: Sequence[str], *, at: datetime, error: str) -> None:
+        """Count a failed attempt; the items stay pending for the next run."""
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
@@ -78,9 +93,33 @@ class ExecutorPort(Protocol):
         """Apply one user's actions (key ids resolved), idempotently, auditing each before and after."""
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A message ready for a channel. `recipient` is an email address, or "security" for the security
+    team's channels; `json_body` is set for machine-readable channels (the SNS topic)."""
+
+    recipient: str
+    subject: str
+    text: str
+    html: str | None = None
+    json_body: str | None = None
+
+
+class ChannelPort(Protocol):
+    """One way of delivering a message (SES email, SNS topic, a log, ...). Adding a channel is one class."""
+
+    name: str
+
+    def send(self, message: OutgoingMessage) -> str:
+        """Deliver the message; return the provider's receipt (message id). Raises on failure."""
+
+
 class NotifierPort(Protocol):
-    def notify(self, account_id: str, user: User, outcomes: Sequence[Outcome]) -> None:
-        """Tell the owner and the security team. (Issue 3 brings SES/SNS; until then it logs.)"""
+    def to_owner(self, message: OutgoingMessage) -> str:
+        """Send one owner's digest; the receipt, or an exception (nothing was accepted)."""
+
+    def to_security(self, message: OutgoingMessage) -> str:
+        """Send the run summary to the security team's channels."""
 
 
 @dataclass(slots=True)
@@ -93,4 +132,9 @@ class RunSummary:
     actions: list[Action] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: Message items stored this run, digests accepted by a channel, items still undelivered after it.
+    messages_queued: int = 0
+    digests_sent: int = 0
+    undelivered: int = 0
+    summary_published: bool = False
     api_calls: dict[str, int] = field(default_factory=dict)

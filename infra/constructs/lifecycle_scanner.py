@@ -22,6 +22,7 @@ from infra.constants import (
     LOG_LEVEL,
     LOG_RETENTION_DAYS,
     METRICS_NAMESPACE,
+    ORGANIZATION_SCANNER_ACTIONS,
     POWERTOOLS_LAYER_PARAMETER,
     SCANNER_ACTIONS,
     SCANNER_HANDLER,
@@ -33,7 +34,7 @@ from infra.constants import (
 )
 from infra.constructs.project_key import secrets_arn_pattern
 
-_RETENTION = {
+RETENTION = {
     30: logs.RetentionDays.ONE_MONTH,
     90: logs.RetentionDays.THREE_MONTHS,
     180: logs.RetentionDays.SIX_MONTHS,
@@ -56,11 +57,13 @@ class LifecycleScanner(Construct):
         dry_run: bool,
         runtime_config_json: str,
         schedule: str,
+        account_queue: sqs.IQueue | None = None,
     ) -> None:
+        """`account_queue`: organization mode — the schedule then queues one message per account there."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
-        self.log_group = logs.LogGroup(self, "LogGroup", retention=_RETENTION[LOG_RETENTION_DAYS])
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=RETENTION[LOG_RETENTION_DAYS])
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -82,7 +85,11 @@ class LifecycleScanner(Construct):
             "secrets": [secrets_arn_pattern(stack, secret_prefix)],
             "project-key": [key.key_arn],
         }
-        for group in SCANNER_ACTIONS:
+        groups = SCANNER_ACTIONS
+        if account_queue is not None:
+            resources["account-queue"] = [account_queue.queue_arn]
+            groups = (*SCANNER_ACTIONS, *ORGANIZATION_SCANNER_ACTIONS)
+        for group in groups:
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     sid=_sid(group.service, group.scope),
@@ -132,6 +139,10 @@ class LifecycleScanner(Construct):
                 "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
             },
         )
+
+        if account_queue is not None:
+            self.function.add_environment("CREDLIFE_ORGANIZATION_ENABLED", "true")
+            self.function.add_environment("CREDLIFE_ORGANIZATION_QUEUE_URL", account_queue.queue_url)
 
         # Events that EventBridge cannot deliver land in the same queue as failed invocations.
         self.rule = events.Rule(

@@ -19,12 +19,14 @@ from moto import mock_aws
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.errors import AwsError
 from credlife.aws.executor import REQUIRED_ACTIONS, Executor
-from credlife.aws.notifier import LoggingNotifier
 from credlife.aws.secrets import KeyVault
 from credlife.aws.state_store import DynamoStateStore, create_state_table
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
+from credlife.domain.messages import OutcomeFacts, compose, render_digest
 from credlife.domain.models import AccessKey, CredentialType, KeyStatus, User, key_ref
+from credlife.domain.owners import Owner
 from credlife.ports import AuditEntry, Outcome
+from credlife.templates import load_templates
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
@@ -177,9 +179,24 @@ def test_no_secret_access_key_leaks_anywhere(world: World, caplog: pytest.LogCap
     caplog.set_level(logging.DEBUG)
     alice = world.make_user("alice", KeyStatus.ACTIVE)
     (old,) = alice.access_keys
-    # When the key is rotated and the outcome is handed to the notifier
+    # When the key is rotated and the outcome is rendered into the owner's message
     outcomes = world.apply(alice, act(ActionKind.ROTATE, alice, old))
-    LoggingNotifier().notify(ACCOUNT, alice, outcomes)
+    facts = OutcomeFacts(
+        outcomes[0].action,
+        outcomes[0].status,
+        outcomes[0].detail,
+        outcomes[0].new_key_id,
+        outcomes[0].secret_name,
+    )
+    message_items = compose(facts, Owner("alice@example.com", "test"), now=NOW, secret_name=None)
+    email = render_digest(
+        "alice@example.com",
+        message_items,
+        load_templates(),
+        account_id=ACCOUNT,
+        now=NOW,
+        security_email="s@example.com",
+    )
     logged = list(caplog.records)  # before the test reads the secret itself (botocore logs that response)
     secret_name = outcomes[0].secret_name
     assert secret_name is not None
@@ -192,6 +209,8 @@ def test_no_secret_access_key_leaks_anywhere(world: World, caplog: pytest.LogCap
         assert secret not in record.getMessage(), record.name
         assert secret not in repr(vars(record)), record.name
     assert secret not in repr(outcomes)
+    assert str(outcomes[0].new_key_id) in email.text
+    assert secret not in email.text + email.html + email.subject
     assert secret not in repr(world.audit())
     items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
     assert len(items) >= 3

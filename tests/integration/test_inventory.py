@@ -366,12 +366,12 @@ def test_authorization_details_are_read_across_pages(counter: ApiCallCounter) ->
     stubber.add_response(
         "get_account_authorization_details",
         {"UserDetailList": [_detail("a", "AIDAPAGE1XXXXXXXXXXX")], "IsTruncated": True, "Marker": "m1"},
-        {"Filter": ["User"]},
+        {"Filter": ["User"], "MaxItems": 1000},
     )
     stubber.add_response(
         "get_account_authorization_details",
         {"UserDetailList": [_detail("b,c", "AIDAPAGE2XXXXXXXXXXX")], "IsTruncated": False},
-        {"Filter": ["User"], "Marker": "m1"},
+        {"Filter": ["User"], "MaxItems": 1000, "Marker": "m1"},
     )
     inventory = IamInventory(client, boto3.client("sts", region_name="us-east-1"), counter=counter)
 
@@ -501,15 +501,13 @@ def test_resolve_keys_backs_off_when_throttled(
     iam.create_access_key(UserName="t")
     (user,) = inventory.users()
     sleeps.clear()
-    paginator = inventory._iam.get_paginator("list_access_keys")
-    real_paginate = paginator.paginate
+    real_list = inventory._iam.list_access_keys
 
     # When its keys are resolved
-    with (
-        patch.object(inventory._iam, "get_paginator", return_value=paginator),
-        patch.object(
-            paginator, "paginate", side_effect=failing_first(2, "Throttling", "ListAccessKeys", real_paginate)
-        ),
+    with patch.object(
+        inventory._iam,
+        "list_access_keys",
+        side_effect=failing_first(2, "Throttling", "ListAccessKeys", real_list),
     ):
         resolved = inventory.resolve_keys(user)
 

@@ -19,6 +19,7 @@ from credlife.aws.state_store import (
     DynamoStateStore,
     create_state_table,
 )
+from credlife.domain.messages import Audience, MessageItem
 from credlife.domain.models import AccessKey, KeyRecord, KeyStatus, Notice, key_ref
 from credlife.ports import AuditEntry
 
@@ -339,3 +340,59 @@ def test_only_the_declared_actions_are_called(store: DynamoStateStore, counter: 
     called = {f"dynamodb:{name.split(':')[1]}" for name in counter.snapshot()}
     # Then they are exactly the adapter's REQUIRED_ACTIONS
     assert called == set(REQUIRED_ACTIONS)
+
+
+# -- the outbox ----------------------------------------------------------------------------------------
+
+
+def message(item_id: str = "owner|alice|x|warn|live", recipient: str = "alice@example.com") -> MessageItem:
+    return MessageItem(
+        id=item_id,
+        audience=Audience.OWNER,
+        recipient=recipient,
+        owner=recipient,
+        owner_source="tag:owner",
+        user="alice",
+        credential="access_key",
+        key_id="AKIAOLDKEY0000000001",
+        kind="warn",
+        title="will be deactivated on 2025-03-08 12:00 UTC",
+        deadline=NOW + timedelta(days=7),
+        reason="key_unused",
+        control="CIS 2.11 / IAM.22",
+        why="not used for 60 days",
+        todo="use it",
+        dry_run=False,
+        severity="info",
+        created_at=NOW,
+    )
+
+
+def test_an_outbox_item_is_stored_once_and_pending_until_delivered(store: DynamoStateStore) -> None:
+    # Given an item queued twice (a repeated run) and a second item
+    assert store.enqueue_message(ACCOUNT, message()) is True
+    assert store.enqueue_message(ACCOUNT, message()) is False
+    store.enqueue_message(ACCOUNT, message("owner|bob|y|warn|live", "bob@example.com"))
+    # When both are read back, Then both are pending, decoded intact
+    pending = store.pending_messages(ACCOUNT)
+    assert [p.id for p in pending] == ["owner|alice|x|warn|live", "owner|bob|y|warn|live"]
+    assert pending[0] == message()
+    # When one is delivered, Then only the other stays pending; queueing the delivered one again is refused
+    store.mark_delivered(ACCOUNT, ["owner|alice|x|warn|live"], at=NOW, receipt="ses:abc")
+    assert [p.id for p in store.pending_messages(ACCOUNT)] == ["owner|bob|y|warn|live"]
+    assert store.enqueue_message(ACCOUNT, message()) is False
+
+
+def test_a_failed_attempt_is_counted_and_the_item_stays_pending(
+    store: DynamoStateStore, dynamodb: DynamoDBClient
+) -> None:
+    # Given a queued item
+    store.enqueue_message(ACCOUNT, message())
+    # When two sends fail
+    store.mark_failed(ACCOUNT, [message().id], at=NOW, error="ses:SendEmail failed: Throttling")
+    store.mark_failed(ACCOUNT, [message().id], at=NOW, error="ses:SendEmail failed: Throttling")
+    # Then the item is still pending, with the attempts counted and the last error kept
+    assert [p.id for p in store.pending_messages(ACCOUNT)] == [message().id]
+    (item,) = [i for i in raw_items(dynamodb) if i["pk"]["S"].startswith("OUTBOX#")]
+    assert item["attempts"] == {"N": "2"}
+    assert item["last_error"]["S"].endswith("Throttling")

@@ -228,8 +228,17 @@ def _timestamp(fields: Mapping[str, str], column: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def row_to_user(row: ReportRow) -> User:
+def row_to_user(
+    row: ReportRow,
+    *,
+    path: str | None = None,
+    created: datetime | None = None,
+    user_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> User:
     """The domain view of one report row: keys without ids (the report has none), `keys_resolved=False`.
+    `path`, `created`, `user_id` and `tags` come from the authorization details when the caller has them
+    (one construction instead of a copy per user).
 
     A slot's `last_rotated` is its key's CreateDate (IAM writes the creation time there), which is what
     `resolve_keys` later matches `ListAccessKeys` against."""
@@ -244,14 +253,16 @@ def row_to_user(row: ReportRow) -> User:
     )
     login_profile = None
     if row.password_enabled:
-        created = row.password_last_changed or row.user_creation_time
-        if created is not None:
-            login_profile = LoginProfile(created=created, last_used=row.password_last_used)
+        password_set = row.password_last_changed or row.user_creation_time
+        if password_set is not None:
+            login_profile = LoginProfile(created=password_set, last_used=row.password_last_used)
     return User(
         name=row.user,
         arn=row.arn,
-        path=row.path,
-        created=row.user_creation_time,
+        path=path if path is not None else row.path,
+        created=created if created is not None else row.user_creation_time,
+        user_id=user_id,
+        tags=dict(tags) if tags is not None else {},
         access_keys=keys,
         login_profile=login_profile,
         mfa_active=bool(row.mfa_active),

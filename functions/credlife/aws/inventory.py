@@ -39,6 +39,9 @@ REQUIRED_ACTIONS = (
     "sts:GetCallerIdentity",
 )
 
+#: Items per `GetAccountAuthorizationDetails` page: IAM's maximum.
+PAGE_SIZE = 1000
+
 #: Longest single back-off wait: keeps a run inside a Lambda timeout even with many attempts.
 MAX_DELAY_S = 60.0
 
@@ -57,7 +60,7 @@ class IamInventory:
         sts_client: STSClient | None = None,
         *,
         counter: ApiCallCounter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         max_attempts: int = 10,
         base_delay_s: float = 1.0,
     ) -> None:
@@ -68,7 +71,8 @@ class IamInventory:
         if counter is not None:
             counter.attach(self._iam)
             counter.attach(self._sts)
-        self._sleep = sleep
+        # Looked up now, not at import: a host (or test) that replaced `time.sleep` gets its replacement.
+        self._sleep = sleep if sleep is not None else time.sleep
         self._max_attempts = max_attempts
         self._base_delay_s = base_delay_s
         self._account_id: str | None = None
@@ -97,7 +101,6 @@ class IamInventory:
 
         users: list[User] = []
         for row in report.users:
-            user = row_to_user(row)
             detail = details.pop(row.user, None)
             if detail is None or detail["Arn"] != row.arn:
                 # Deleted, or deleted and re-created elsewhere, between the two calls: keep the report's
@@ -107,15 +110,15 @@ class IamInventory:
                     row.user,
                     "missing" if detail is None else "ARN differs",
                 )
-                users.append(user)
+                users.append(row_to_user(row))
                 continue
             users.append(
-                replace(
-                    user,
+                row_to_user(
+                    row,
                     path=detail["Path"],
                     created=_utc(detail["CreateDate"]),
                     user_id=detail["UserId"],
-                    tags={tag["Key"]: tag["Value"] for tag in detail.get("Tags", [])},
+                    tags={tag["Key"]: tag["Value"] for tag in detail.get("Tags", ())},
                 )
             )
         if details:
@@ -197,7 +200,8 @@ class IamInventory:
             try:
                 return {
                     detail["UserName"]: detail
-                    for page in paginator.paginate(Filter=["User"])
+                    # 1,000 per page (IAM's maximum; its default is 100): ceil(users / 1000) calls
+                    for page in paginator.paginate(Filter=["User"], PaginationConfig={"PageSize": PAGE_SIZE})
                     for detail in page.get("UserDetailList", [])
                 }
             except ClientError as error:
@@ -206,11 +210,21 @@ class IamInventory:
         return self._with_backoff("GetAccountAuthorizationDetails", fetch)
 
     def _list_access_keys(self, user_name: str) -> list[AccessKeyMetadataTypeDef]:
-        paginator = self._iam.get_paginator("list_access_keys")
+        """Paginated by hand: a paginator object per user costs more than the call itself under moto, and
+        a user has at most two keys (one page)."""
+        found: list[AccessKeyMetadataTypeDef] = []
+        marker: str | None = None
         try:
-            return [
-                meta for page in paginator.paginate(UserName=user_name) for meta in page["AccessKeyMetadata"]
-            ]
+            while True:
+                page = (
+                    self._iam.list_access_keys(UserName=user_name, Marker=marker)
+                    if marker
+                    else self._iam.list_access_keys(UserName=user_name)
+                )
+                found.extend(page["AccessKeyMetadata"])
+                marker = page.get("Marker") if page.get("IsTruncated") else None
+                if not marker:
+                    return found
         except ClientError as error:
             raise translate(error, "ListAccessKeys") from error
 

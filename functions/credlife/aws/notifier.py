@@ -1,51 +1,34 @@
-"""A notifier that only logs: one line per outcome. A placeholder until owner email (SES) and the security
-topic (SNS) arrive; it names the secret a new key is in, never the key's secret."""
+"""The notifier: routes an owner's digest to the owner channels (SES email) and the run summary to the
+security channels (the SNS topic). A message counts as delivered when every channel of its audience
+accepted it; the first failure is raised (the caller leaves the items pending for the next run)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Final
 
-from credlife.domain.models import User
-from credlife.ports import Outcome
+from credlife.aws import channels
+from credlife.ports import ChannelPort, OutgoingMessage
 
-#: It calls no AWS API.
-REQUIRED_ACTIONS: Final[tuple[str, ...]] = ()
+#: It calls AWS only through its channels.
+REQUIRED_ACTIONS: Final[tuple[str, ...]] = channels.REQUIRED_ACTIONS
 
 
-class LoggingNotifier:
-    """`NotifierPort` that writes each outcome to the `credlife.notifier` logger."""
+class Notifier:
+    """`NotifierPort` over any number of channels per audience."""
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
-        self._log = logger or logging.getLogger("credlife.notifier")
+    def __init__(self, *, owner: Sequence[ChannelPort], security: Sequence[ChannelPort]) -> None:
+        if not owner or not security:
+            raise ValueError("each audience needs at least one channel (LoggingChannel as a fallback)")
+        self.owner_channels = tuple(owner)
+        self.security_channels = tuple(security)
 
-    def notify(self, account_id: str, user: User, outcomes: Sequence[Outcome]) -> None:
-        for outcome in outcomes:
-            action = outcome.action
-            deadline = action.deadline.isoformat() if action.deadline else None
-            level = logging.WARNING if outcome.status == "failed" else logging.INFO
-            self._log.log(
-                level,
-                "%s %s for user %s, key %s: %s (deadline %s)",
-                action.action.value,
-                outcome.status,
-                user.name,
-                action.key_id or "-",
-                action.reason.value,
-                deadline or "-",
-                extra={
-                    "account_id": account_id,
-                    "user": user.name,
-                    "key_id": action.key_id,
-                    "action": action.action.value,
-                    "warns_of": action.warns_of.value if action.warns_of else None,
-                    "outcome": outcome.status,
-                    "reason": action.reason.value,
-                    "control": action.control,
-                    "deadline": deadline,
-                    "new_key_id": outcome.new_key_id,
-                    "secret_name": outcome.secret_name,
-                    "dry_run": action.dry_run,
-                },
-            )
+    def to_owner(self, message: OutgoingMessage) -> str:
+        return _send_all(self.owner_channels, message)
+
+    def to_security(self, message: OutgoingMessage) -> str:
+        return _send_all(self.security_channels, message)
+
+
+def _send_all(targets: Sequence[ChannelPort], message: OutgoingMessage) -> str:
+    return ";".join(f"{channel.name}:{channel.send(message)}" for channel in targets)

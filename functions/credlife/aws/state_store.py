@@ -6,12 +6,18 @@ Layout (partition key `pk`, sort key `sk`, both strings; TTL attribute `expires_
 |---|---|---|
 | key record | `ACCOUNT#<account_id>` | `KEY#<user>#<key created, ISO-8601 UTC>` |
 | audit entry | `AUDIT#<account_id>` | `<at, ISO-8601 UTC, microseconds>#<run_id>#<seq>-<random>` |
+| outbox item | `OUTBOX#<account_id>` | `MSG#<message item id>` |
 
 IAM user names never contain `#`, so the sort keys cannot be confused. Datetimes are stored as ISO-8601 UTC
 strings and decoded back into aware datetimes. Notices live in one map attribute `notices`, keyed
 `<warns_of>:<stage>:<live|dry>`; each is written with an `attribute_not_exists` condition on its entry, so
 a notice is stored once per key however often a run is repeated. Audit entries expire after
 `AUDIT_RETENTION_DAYS`; a key record gets an expiry once its key is deleted.
+
+The outbox holds every message item (owner notice, action report, escalation) from the moment it is
+decided until a channel accepted it: stored once by its deterministic id (`attribute_not_exists`), marked
+`delivered_at` after delivery (then it expires after `OUTBOX_RETENTION_DAYS`), and re-sent by every run
+while undelivered (`attempts` and `last_error` count the failures).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import itertools
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -29,6 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.errors import AwsError, translate
+from credlife.domain.messages import MessageItem
 from credlife.domain.models import AccessKey, KeyRecord, Notice, key_ref
 from credlife.ports import AuditEntry
 
@@ -58,6 +65,8 @@ TABLE_ATTRIBUTES: Final[tuple[AttributeDefinitionTypeDef, ...]] = (
 )
 #: Audit entries (and records of deleted keys) are kept this long, then DynamoDB's TTL removes them.
 AUDIT_RETENTION_DAYS: Final = 400
+#: Delivered outbox items are kept this long (their ids keep a repeated run from sending them again).
+OUTBOX_RETENTION_DAYS: Final = 30
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _NOTICES = "notices"
@@ -237,6 +246,94 @@ class DynamoStateStore:
             ),
         )
 
+    # -- outbox --------------------------------------------------------------------------------------
+
+    def enqueue_message(self, account_id: str, item: MessageItem) -> bool:
+        """Store the item once by its id; False when it is already there (delivered or not)."""
+        record: dict[str, AttributeValueTypeDef] = {
+            PARTITION_KEY: _s(_outbox_pk(account_id)),
+            SORT_KEY: _s(f"MSG#{item.id}"),
+            "item": _s(json.dumps(item.as_json(), sort_keys=True)),
+            "recipient": _s(item.recipient),
+            "created_at": _s(_iso(item.created_at)),
+            "attempts": _n(0),
+        }
+        try:
+            self._call(
+                "PutItem",
+                lambda: self._client.put_item(
+                    TableName=self.table_name,
+                    Item=record,
+                    ConditionExpression="attribute_not_exists(#pk)",
+                    ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                ),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def pending_messages(self, account_id: str) -> list[MessageItem]:
+        items: list[MessageItem] = []
+        for stored in self._query(
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            FilterExpression="attribute_not_exists(#delivered)",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY, "#delivered": "delivered_at"},
+            ExpressionAttributeValues={":pk": _s(_outbox_pk(account_id)), ":prefix": _s("MSG#")},
+        ):
+            try:
+                items.append(MessageItem.from_json(json.loads(_required(stored, "item"))))
+            except (StateDecodeError, KeyError, ValueError, TypeError) as error:
+                log.error(
+                    "skipping an undecodable outbox item",
+                    extra={
+                        "account_id": account_id,
+                        "sk": stored.get(SORT_KEY, {}).get("S"),
+                        "error": str(error),
+                    },
+                )
+        return sorted(items, key=lambda i: (i.created_at, i.id))
+
+    def mark_delivered(self, account_id: str, item_ids: Sequence[str], *, at: datetime, receipt: str) -> None:
+        expires = _n(int((at + timedelta(days=OUTBOX_RETENTION_DAYS)).timestamp()))
+        for item_id in item_ids:
+            self._outbox_update(
+                account_id,
+                item_id,
+                UpdateExpression="SET #d = :d, #r = :r, #ttl = :ttl",
+                ExpressionAttributeNames={"#d": "delivered_at", "#r": "receipt", "#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":d": _s(_iso(at)), ":r": _s(receipt[:256]), ":ttl": expires},
+            )
+
+    def mark_failed(self, account_id: str, item_ids: Sequence[str], *, at: datetime, error: str) -> None:
+        for item_id in item_ids:
+            self._outbox_update(
+                account_id,
+                item_id,
+                UpdateExpression="SET #e = :e, #at = :at ADD #n :one",
+                ExpressionAttributeNames={"#e": "last_error", "#at": "last_attempt_at", "#n": "attempts"},
+                ExpressionAttributeValues={":e": _s(error[:300]), ":at": _s(_iso(at)), ":one": _n(1)},
+            )
+
+    def _outbox_update(self, account_id: str, item_id: str, **kwargs: Any) -> None:
+        key: dict[str, AttributeValueTypeDef] = {
+            PARTITION_KEY: _s(_outbox_pk(account_id)),
+            SORT_KEY: _s(f"MSG#{item_id}"),
+        }
+        names = {**kwargs.pop("ExpressionAttributeNames"), "#pk": PARTITION_KEY}
+        try:
+            self._call(
+                "UpdateItem",
+                lambda: self._client.update_item(
+                    TableName=self.table_name,
+                    Key=key,
+                    ConditionExpression="attribute_exists(#pk)",
+                    ExpressionAttributeNames=names,
+                    **kwargs,
+                ),
+            )
+        except _ConditionFailed:
+            log.warning("outbox item not found", extra={"account_id": account_id, "item_id": item_id})
+
     # -- internals -----------------------------------------------------------------------------------
 
     def _query(self, **kwargs: Any) -> list[dict[str, AttributeValueTypeDef]]:
@@ -336,6 +433,10 @@ def _account_pk(account_id: str) -> str:
 
 def _audit_pk(account_id: str) -> str:
     return f"AUDIT#{account_id}"
+
+
+def _outbox_pk(account_id: str) -> str:
+    return f"OUTBOX#{account_id}"
 
 
 def _record_key(account_id: str, user: str, key: AccessKey) -> dict[str, AttributeValueTypeDef]:

@@ -27,6 +27,7 @@ DISRUPTIVE_KINDS = frozenset({ActionKind.DEACTIVATE, ActionKind.DELETE})
 
 class Reason(StrEnum):
     KEY_ROTATION_DUE = "key_rotation_due"
+    ROTATION_REQUESTED = "rotation_requested"
     KEY_UNUSED = "key_unused"
     KEY_REPLACED_SAFE = "key_replaced_safe"
     KEY_REPLACED_OVERDUE = "key_replaced_overdue"
@@ -46,6 +47,7 @@ class Reason(StrEnum):
 #: Reason code → the CIS AWS Foundations / AWS Security Hub controls it satisfies (DESIGN §3).
 CONTROLS: dict[Reason, str] = {
     Reason.KEY_ROTATION_DUE: "CIS 2.12 / IAM.3",
+    Reason.ROTATION_REQUESTED: "CIS 2.12 / IAM.3",
     Reason.KEY_UNUSED: "CIS 2.11 / IAM.22",
     Reason.KEY_REPLACED_SAFE: "CIS 2.12 / IAM.3",
     Reason.KEY_REPLACED_OVERDUE: "CIS 2.12 / IAM.3",

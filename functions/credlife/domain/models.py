@@ -111,6 +111,8 @@ class AccountSnapshot:
     users: tuple[User, ...]
     #: Lifecycle records keyed by `key_ref(user, key_created)`.
     records: Mapping[str, KeyRecord] = field(default_factory=dict)
+    #: Users whose rotation was requested now ("rotate now"), mapped to who asked.
+    rotate_now: Mapping[str, str] = field(default_factory=dict)
 
     def record_for(self, user: str, key: AccessKey) -> KeyRecord | None:
         return self.records.get(key_ref(user, key.created))

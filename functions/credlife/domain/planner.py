@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
 from credlife.domain.models import (
@@ -71,7 +71,7 @@ def exemption(user: User, policy: Policy) -> Reason | None:
     tag = user.tags.get(policy.exempt_tag_key)
     if tag is not None and tag.strip().lower() not in _EXEMPT_TAG_OFF:
         return Reason.EXEMPT_TAG
-    if not any(user.path.startswith(prefix) for prefix in policy.path_prefixes):
+    if not user.path.startswith(policy.path_prefixes):  # a tuple: any of the prefixes
         return Reason.EXEMPT_PATH
     return None
 
@@ -99,6 +99,9 @@ class _KeyPlanner:
         self.now = now
         self.notice = timedelta(days=policy.notice_days)
         self.granularity = timedelta(minutes=policy.last_used_granularity_minutes)
+        # Per-plan constants, computed once rather than once per key (performance only).
+        self.unused_lead = _days(max(policy.unused_warn_days, default=0))
+        self.records = snapshot.records
 
     def run(self, user: User) -> list[Action]:
         self.user = user
@@ -126,8 +129,11 @@ class _KeyPlanner:
         replacement = self._replacement(key, record, siblings)
         if replacement is not None:
             return self._retire_replaced(key, record, replacement)
+        requested_by = self.snapshot.rotate_now.get(self.user.name)
+        if requested_by is not None:  # "rotate now": due now, every other rule (quota, dry-run) as usual
+            return self._rotation(key, record, siblings, deleting, requested_by=requested_by)
         unused_due = self._unused_due(key)
-        if self.now >= unused_due - _days(max(self.policy.unused_warn_days, default=0)):
+        if self.now >= unused_due - self.unused_lead:
             # An unused key is deactivated, never rotated (nobody needs its replacement).
             idle = (self.now - (key.last_used or key.created)).days
             return self._scheduled(
@@ -150,9 +156,15 @@ class _KeyPlanner:
         record: KeyRecord | None,
         siblings: Sequence[AccessKey],
         deleting: set[datetime],
+        requested_by: str | None = None,
     ) -> list[Action]:
         due = key.created + _days(self.policy.rotate_after_days)
         age = (self.now - key.created).days
+        reason = Reason.KEY_ROTATION_DUE
+        requested = ""
+        if requested_by is not None:
+            due, reason = min(due, self.now), Reason.ROTATION_REQUESTED
+            requested = f"; rotation requested by {requested_by}"
         if self.now < due:
             return self._scheduled(
                 key,
@@ -174,13 +186,15 @@ class _KeyPlanner:
                 self._action(
                     key,
                     ActionKind.ROTATE,
-                    Reason.KEY_ROTATION_DUE,
+                    reason,
                     due=due,
                     deadline=deadline,
                     warns_of=ActionKind.DEACTIVATE,
                     stage=_stage(deadline - self.now, self.policy.rotation_warn_days),
                     severity=Severity.MEDIUM,
-                    detail=f"key is {age} days old; a new key is handed over through Secrets Manager",
+                    detail=(
+                        f"key is {age} days old; a new key is handed over through Secrets Manager{requested}"
+                    ),
                 )
             ]
         other = blocking[0]
@@ -195,6 +209,7 @@ class _KeyPlanner:
                     detail=(
                         f"rotation due but the user already has two active keys (the other was created "
                         f"{_date(other.created)}); the automation acts on neither: retire one of them"
+                        f"{requested}"
                     ),
                 )
             ]
@@ -207,7 +222,7 @@ class _KeyPlanner:
                 severity=Severity.LOW,
                 detail=(
                     f"rotation waits for the inactive key created {_date(other.created)} to reach its "
-                    f"deletion date (two-key quota)"
+                    f"deletion date (two-key quota){requested}"
                 ),
             )
         ]
@@ -346,7 +361,12 @@ class _KeyPlanner:
         return key.last_used + _days(self.policy.unused_after_days)
 
     def _record(self, key: AccessKey) -> KeyRecord | None:
-        return self.snapshot.records.get(key_ref(self.user.name, key.created))
+        if not self.records:  # a first run: no key reference to build (performance only)
+            return None
+        created = key.created
+        if created.tzinfo is UTC and not created.microsecond:  # already normalised: key_ref's own text
+            return self.records.get(f"{self.user.name}|{created.isoformat()}")
+        return self.records.get(key_ref(self.user.name, created))
 
     def _action(
         self,

@@ -1,5 +1,9 @@
 """Scheduled lifecycle Lambda: EventBridge schedule → inventory → plan → execute.
 
+Organization mode (`organization.enabled`): the same schedule instead lists the organization's active
+accounts (filtered by id, OU and tag) and queues one message per account for the account worker
+(`handlers/account_worker.py`); accounts that cannot be queued are reported, the others still go.
+
 Thin on purpose: parse the event at the edge, take the run's clock from the event's `time` (the scheduled
 time, so a run is reproducible and the demo can walk the calendar), call the lifecycle service, emit
 metrics. Dependencies are built once per cold start from validated settings."""
@@ -10,29 +14,43 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credlife.aws.factory import Runtime, build_runtime
-from credlife.config import load_settings
+from credlife.aws.calls import ApiCallCounter
+from credlife.aws.factory import RETRIES, Runtime, build_runtime
+from credlife.aws.organizations import AccountDirectory, AccountMessage, AccountQueue
+from credlife.config import OrganizationSettings, Settings, load_settings
 from credlife.handlers.observability import logger, metrics, tracer
 from credlife.lifecycle import count_changes
 
 _runtime: Runtime | None = None
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    global _settings
+    if _runtime is not None:
+        return _runtime.settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
 
 
 def runtime() -> Runtime:
     global _runtime
     if _runtime is None:
-        _runtime = build_runtime(load_settings())
+        _runtime = build_runtime(settings())
     return _runtime
 
 
 def use_runtime(value: Runtime | None) -> None:
     """For local hosts (the demo, tests): run the handler on an explicitly built runtime."""
-    global _runtime
+    global _runtime, _settings
     _runtime = value
+    _settings = None
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -50,6 +68,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
         return {"status": "rejected", "reason": "malformed"}
+    if settings().organization.enabled:
+        return fan_out(now, settings().organization)
     summary = runtime().service.run(now)
     by_reason = Counter(a.reason.value for a in summary.actions)
     for label, count in count_changes(summary).items():
@@ -79,6 +99,29 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "outcomes": count_changes(summary),
         "failures": summary.failures,
     }
+
+
+def fan_out(now: datetime, org: OrganizationSettings, session: boto3.Session | None = None) -> dict[str, Any]:
+    """Organization mode: one account-queue message per active, selected account."""
+    assert org.queue_url is not None  # guaranteed by OrganizationSettings' validation
+    session = session or boto3.Session(region_name=settings().region)
+    counter = ApiCallCounter()
+    directory = AccountDirectory(session.client("organizations", config=RETRIES), counter=counter)
+    queue = AccountQueue(org.queue_url, session.client("sqs", config=RETRIES), counter=counter)
+    accounts = directory.accounts(org)
+    failed = queue.send(AccountMessage(a.account_id, now, a.name) for a in accounts)
+    metrics.add_metric(name="AccountsQueued", unit=MetricUnit.Count, value=len(accounts) - len(failed))
+    metrics.add_metric(name="AccountsNotQueued", unit=MetricUnit.Count, value=len(failed))
+    result = {
+        "status": "failed" if failed else "ok",
+        "mode": "organization",
+        "accounts": len(accounts),
+        "queued": len(accounts) - len(failed),
+        "failures": [f"{account}: could not be queued" for account in failed],
+        "api_calls": counter.snapshot(),
+    }
+    logger.info("accounts queued", extra=result)
+    return result
 
 
 def scheduled_time(event: Any) -> datetime | None:

@@ -1,0 +1,85 @@
+"""Where risk alerts go: the security topic (SNS) and the user's "was this you?" check.
+
+Both are ports of `credlife.risk_monitor` with an AWS and a logging implementation. The SNS message is the
+alert as JSON (who, what, where, when, why, next steps); the subject is short (≤ 100 ASCII characters) and
+message attributes carry severity and reasons so subscriptions can filter. Alerts never hold a secret: the
+events they come from carry none, and only chosen request parameters are copied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Final
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from credlife.aws.calls import ApiCallCounter
+from credlife.aws.errors import AwsError, translate
+from credlife.domain.risk import Alert
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns.client import SNSClient
+
+#: What `SnsAlertPublisher` calls (on the security topic only).
+REQUIRED_ACTIONS: Final = ("sns:Publish",)
+
+
+class SnsAlertPublisher:
+    """`AlertPublisherPort` publishing to the security SNS topic."""
+
+    def __init__(
+        self, topic_arn: str, client: SNSClient | None = None, *, counter: ApiCallCounter | None = None
+    ) -> None:
+        self.topic_arn = topic_arn
+        self._client: SNSClient = client if client is not None else boto3.client("sns")
+        if counter is not None:
+            counter.attach(self._client)
+
+    def publish(self, alert: Alert) -> None:
+        try:
+            self._client.publish(
+                TopicArn=self.topic_arn,
+                Subject=alert.subject,
+                Message=json.dumps(alert.message, sort_keys=True, default=str),
+                MessageAttributes={
+                    "severity": {"DataType": "String", "StringValue": alert.severity.value},
+                    "reasons": {"DataType": "String.Array", "StringValue": json.dumps(list(alert.reasons))},
+                },
+            )
+        except ClientError as error:
+            raise translate(error, "sns:Publish") from error
+        except BotoCoreError as error:
+            raise AwsError("sns:Publish", type(error).__name__) from error
+
+
+class LoggingAlertPublisher:
+    """`AlertPublisherPort` that logs the alert (no topic configured, local runs)."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger("credlife.alerts")
+        self.sent: list[Alert] = []
+
+    def publish(self, alert: Alert) -> None:
+        self.sent.append(alert)
+        self._log.warning(
+            "%s", alert.subject, extra={"severity": alert.severity.value, "reasons": list(alert.reasons)}
+        )
+
+
+class LoggingOwnerCheck:
+    """`OwnerCheckPort` that logs the "was this you?" question. Owner email (SES) arrives with issue 3; a
+    class with the same `ask_owner` method replaces this one in `credlife.aws.risk_factory`."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger("credlife.alerts")
+        self.asked: list[tuple[str, str, Alert]] = []
+
+    def ask_owner(self, account: str, user: str, alert: Alert) -> None:
+        self.asked.append((account, user, alert))
+        self._log.info(
+            "was this you? sign-in check for user %s",
+            user,
+            extra={"account_id": account, "user": user, "reasons": list(alert.reasons)},
+        )

@@ -1,0 +1,52 @@
+"""Composition root of the event monitor: the DynamoDB sign-in state, the security topic (or a log when no
+topic is configured) and the owner check, wired into a `RiskMonitor` from validated settings.
+
+Kept apart from `credlife.aws.factory` (the lifecycle's root) so the event Lambda builds only what it
+uses: no IAM or Secrets Manager client, a fast cold start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+
+from credlife.aws import alerts, signin_state
+from credlife.aws.alerts import LoggingAlertPublisher, LoggingOwnerCheck, SnsAlertPublisher
+from credlife.aws.calls import ApiCallCounter
+from credlife.aws.signin_state import DynamoSigninState
+from credlife.config import Settings
+from credlife.risk_monitor import AlertPublisherPort, RiskMonitor
+
+RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 5})
+#: Every action the event Lambda's role needs (the CDK construct grants exactly these).
+REQUIRED_ACTIONS = tuple(dict.fromkeys((*signin_state.REQUIRED_ACTIONS, *alerts.REQUIRED_ACTIONS)))
+
+
+@dataclass(frozen=True)
+class EventRuntime:
+    settings: Settings
+    monitor: RiskMonitor
+    counter: ApiCallCounter
+
+
+def build_event_runtime(settings: Settings, session: boto3.Session | None = None) -> EventRuntime:
+    session = session or boto3.Session(region_name=settings.region)
+    counter = ApiCallCounter()
+    state = DynamoSigninState(
+        settings.state_table, session.client("dynamodb", config=RETRIES), counter=counter
+    )
+    publisher: AlertPublisherPort
+    if settings.security_topic_arn:
+        publisher = SnsAlertPublisher(
+            settings.security_topic_arn, session.client("sns", config=RETRIES), counter=counter
+        )
+    else:
+        publisher = LoggingAlertPublisher()
+    policy = settings.risk
+    # the automation's own principal creates keys for other users when it rotates: never an alert
+    own = getattr(settings, "automation_principal_arn", None)
+    if own and own not in policy.trusted_actor_arns:
+        policy = policy.model_copy(update={"trusted_actor_arns": (*policy.trusted_actor_arns, own)})
+    monitor = RiskMonitor(state, policy, publisher=publisher, owner_check=LoggingOwnerCheck())
+    return EventRuntime(settings, monitor, counter)

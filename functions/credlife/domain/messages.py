@@ -1,0 +1,400 @@
+"""What owners and the security team are told: message items built from action outcomes, and the digests
+rendered from them. Pure: templates are passed in as strings, time as values; no I/O.
+
+Every item names the user, the credential and key id (never a secret), the exact deadline in UTC, the
+reason and its control, and what to do. A dry-run item says what *would* happen. Item ids are
+deterministic, so the outbox stores (and sends) each item once however often a run is repeated."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from string import Template
+from typing import Any, Final
+
+from credlife.domain.actions import Action, ActionKind, Reason, Severity
+from credlife.domain.owners import Owner
+
+#: Outcome statuses (the executor's) that mean "this happened" (or would have, in dry-run).
+_DONE: Final = frozenset({"applied", "dry_run"})
+_REPLACED: Final = frozenset({Reason.KEY_REPLACED_SAFE, Reason.KEY_REPLACED_OVERDUE})
+#: SNS subjects: at most 100 ASCII characters.
+SUBJECT_LIMIT: Final = 100
+#: The security summary lists at most this many escalations (SNS messages are limited to 256 KB).
+SUMMARY_ITEM_LIMIT: Final = 50
+
+
+class Audience(StrEnum):
+    OWNER = "owner"
+    SECURITY = "security"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageItem:
+    """One thing to tell one recipient. Stored in the outbox until a channel accepted it."""
+
+    id: str
+    audience: Audience
+    recipient: str  # an email address (owner), or "security"
+    owner: str  # the owner's address, also on security items
+    owner_source: str
+    user: str
+    credential: str
+    key_id: str | None
+    kind: str  # the action (warn, rotate, ...) or "failed"
+    title: str
+    deadline: datetime | None
+    reason: str
+    control: str
+    why: str
+    todo: str
+    dry_run: bool
+    severity: str
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["audience"] = self.audience.value
+        data["deadline"] = self.deadline.astimezone(UTC).isoformat() if self.deadline else None
+        data["created_at"] = self.created_at.astimezone(UTC).isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MessageItem:
+        values = dict(data)
+        values["audience"] = Audience(values["audience"])
+        values["deadline"] = _parse(values["deadline"]) if values.get("deadline") else None
+        values["created_at"] = _parse(values["created_at"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeFacts:
+    """What the composer needs to know about one executed action (mirrors `ports.Outcome`)."""
+
+    action: Action
+    status: str
+    detail: str = ""
+    new_key_id: str | None = None
+    secret_name: str | None = None
+
+
+def utc(value: datetime) -> str:
+    """`2026-03-01 06:00 UTC`: the exact instant, to the minute, always in UTC."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fetch_command(secret_name: str) -> str:
+    return f"aws secretsmanager get-secret-value --secret-id {secret_name} --query SecretString --output text"
+
+
+def compose(
+    facts: OutcomeFacts, owner: Owner, *, now: datetime, secret_name: str | None
+) -> list[MessageItem]:
+    """The items one outcome produces: for the owner and/or the security team (possibly none)."""
+    action, status = facts.action, facts.status
+    kind = action.action
+    secret = facts.secret_name or secret_name
+    items: list[MessageItem] = []
+    if status == "failed":
+        return [_security_failure(facts, owner, now)]
+    if kind is ActionKind.WARN and status in _DONE and action.warns_of is not None:
+        items.append(_item(facts, owner, now, Audience.OWNER, *_warn_text(action, secret)))
+    elif kind in {ActionKind.ROTATE, ActionKind.DEACTIVATE, ActionKind.DELETE} and status in _DONE:
+        items.append(_item(facts, owner, now, Audience.OWNER, *_done_text(facts, secret)))
+        if kind is ActionKind.DEACTIVATE and action.reason is Reason.KEY_REPLACED_OVERDUE:
+            title, todo = _done_text(facts, secret)
+            items.append(
+                _item(
+                    facts,
+                    owner,
+                    now,
+                    Audience.SECURITY,
+                    f"overdue: {title}",
+                    f"the owner ({owner.address}) did not switch to the new key in time; {todo}",
+                )
+            )
+    elif kind is ActionKind.ALERT and status == "reported":
+        title = "needs a human: the automation acts on none of this user's keys"
+        todo = (
+            "retire one of the two active keys yourself: switch its workload to the other key, then "
+            f"`aws iam update-access-key --user-name {action.user} --access-key-id <KEY> --status Inactive` "
+            "and later `aws iam delete-access-key`; the next run rotates the remaining key"
+        )
+        items.append(_item(facts, owner, now, Audience.OWNER, title, todo))
+        items.append(_item(facts, owner, now, Audience.SECURITY, f"conflict: {title}", todo))
+    elif kind is ActionKind.BLOCKED and status == "reported":
+        title = "rotation is waiting for room under the two-key quota"
+        todo = "nothing; or delete the inactive key yourself to let the rotation happen at the next run"
+        items.append(_item(facts, owner, now, Audience.OWNER, title, todo))
+    return items
+
+
+def _warn_text(action: Action, secret: str | None) -> tuple[str, str]:
+    would = "would be" if action.dry_run else "will be"
+    deadline = utc(action.deadline) if action.deadline else "-"
+    fetch = f" `{fetch_command(secret)}`" if secret else " from Secrets Manager"
+    if action.warns_of is ActionKind.ROTATE:
+        return (
+            f"{would} rotated on {deadline}",
+            "nothing yet. On that day a new key is created and stored in Secrets Manager; then fetch it "
+            f"with{fetch}, switch your workload to it, and stop using the old key",
+        )
+    if action.warns_of is ActionKind.DEACTIVATE and action.reason in _REPLACED:
+        return (
+            f"{would} deactivated on {deadline} (it has been replaced)",
+            f"switch your workload to the new key (fetch it with{fetch}); the old key is deactivated as soon "
+            "as the new key is in use and the old one idle, at the latest on the deadline",
+        )
+    if action.warns_of is ActionKind.DEACTIVATE:
+        return (
+            f"{would} deactivated on {deadline} because it is unused",
+            "if the key is still needed, use it before the deadline (any signed API call counts) or "
+            "ask the security team for an exemption; otherwise nothing: it is deactivated, and deleted later",
+        )
+    return (
+        f"{would} deleted on {deadline} (it is inactive)",
+        "nothing if the key is no longer needed; if it is, re-activate and use it before the deadline",
+    )
+
+
+def _done_text(facts: OutcomeFacts, secret: str | None) -> tuple[str, str]:
+    action = facts.action
+    dry = facts.status == "dry_run"
+    when = utc(action.due)
+    if action.action is ActionKind.ROTATE:
+        new = facts.new_key_id or "(new key)"
+        deadline = utc(action.deadline) if action.deadline else "-"
+        name = secret or "(your secret)"
+        if dry:
+            title = f"would be rotated now: a new key would be stored in secret {name}"
+        else:
+            title = f"was rotated: new key {new} is stored in secret {name}"
+        return (
+            title,
+            f"fetch the new key with `{fetch_command(name)}`, switch your workload to it and stop using "
+            f"the old key; the old key {'would be' if dry else 'is'} deactivated once unused, at the "
+            f"latest on {deadline}",
+        )
+    if action.action is ActionKind.DEACTIVATE:
+        verb = "would be deactivated" if dry else "was deactivated"
+        todo = (
+            f"if a workload broke, switch it to the new key (`{fetch_command(secret)}`)"
+            if secret and action.reason in _REPLACED
+            else "if a workload still needs this key, tell the security team now: it is deleted later"
+        )
+        return f"{verb} ({when})", todo
+    verb = "would be deleted" if dry else "was deleted"
+    return f"{verb} ({when})", "nothing; this key is gone for good"
+
+
+def _item(
+    facts: OutcomeFacts, owner: Owner, now: datetime, audience: Audience, title: str, todo: str
+) -> MessageItem:
+    action = facts.action
+    deadline = action.deadline if action.action in {ActionKind.WARN, ActionKind.ROTATE} else action.due
+    return MessageItem(
+        id=_item_id(action, audience),
+        audience=audience,
+        recipient=owner.address if audience is Audience.OWNER else Audience.SECURITY.value,
+        owner=owner.address,
+        owner_source=owner.source,
+        user=action.user,
+        credential=action.credential.value,
+        key_id=action.key_id,
+        kind=action.action.value,
+        title=title,
+        deadline=deadline,
+        reason=action.reason.value,
+        control=action.control,
+        why=action.detail,
+        todo=todo,
+        dry_run=action.dry_run,
+        severity=action.severity.value,
+        created_at=now,
+    )
+
+
+def _security_failure(facts: OutcomeFacts, owner: Owner, now: datetime) -> MessageItem:
+    action = facts.action
+    base = _item(
+        facts,
+        owner,
+        now,
+        Audience.SECURITY,
+        f"{action.action.value} FAILED: {facts.detail}"[:300],
+        "look at the audit trail and the function's logs; the next run tries again",
+    )
+    failure_id = f"failed|{_item_id(action, Audience.SECURITY)}|{now.astimezone(UTC):%Y-%m-%d}"
+    return _replace(base, id=failure_id, kind="failed", severity=Severity.HIGH.value)
+
+
+def _replace(item: MessageItem, **changes: Any) -> MessageItem:
+    data = {name: getattr(item, name) for name in MessageItem.__slots__}
+    data.update(changes)
+    return MessageItem(**data)
+
+
+def _item_id(action: Action, audience: Audience) -> str:
+    created = (
+        action.key_created.astimezone(UTC).replace(microsecond=0).isoformat() if action.key_created else "-"
+    )
+    mode = "dry" if action.dry_run else "live"
+    if action.action is ActionKind.WARN:
+        deadline = action.deadline.astimezone(UTC).isoformat() if action.deadline else "-"
+        what = f"warn:{action.warns_of.value if action.warns_of else '-'}:{action.stage}:{deadline}"
+    else:
+        what = f"{action.action.value}:{action.reason.value}"
+    return f"{audience.value}|{action.user}|{created}|{what}|{mode}"
+
+
+# -- rendering ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Templates:
+    """`string.Template` sources (kept as files in `credlife/templates`)."""
+
+    digest_text: str
+    digest_html: str
+    item_text: str
+    item_html: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    recipient: str
+    subject: str
+    text: str
+    html: str
+
+
+def render_digest(
+    recipient: str,
+    items: Sequence[MessageItem],
+    templates: Templates,
+    *,
+    account_id: str,
+    now: datetime,
+    security_email: str,
+) -> RenderedEmail:
+    """One email for one owner: every pending item, soonest deadline first."""
+    ordered = sorted(items, key=lambda i: (i.deadline or i.created_at, i.user, i.key_id or ""))
+    dry = all(i.dry_run for i in ordered)
+    deadlines = [i.deadline for i in ordered if i.deadline is not None and i.kind == "warn"]
+    subject = f"[credlife{' dry-run' if dry else ''}] {len(ordered)} access-key notice(s) for you"
+    if deadlines:
+        subject += f", earliest deadline {min(deadlines).astimezone(UTC):%Y-%m-%d}"
+    intro = (
+        "This is a DRY RUN: nothing was changed; each notice says what the automation would do."
+        if dry
+        else "The credential-lifecycle automation has news about IAM access keys you own."
+    )
+    common = {
+        "account_id": account_id,
+        "now": utc(now),
+        "security_email": security_email,
+        "count": str(len(ordered)),
+    }
+    text_items = "\n".join(_fill(templates.item_text, _item_values(i, escape=False)) for i in ordered)
+    html_items = "\n".join(_fill(templates.item_html, _item_values(i, escape=True)) for i in ordered)
+    text = _fill(templates.digest_text, {**common, "intro": intro, "items": text_items})
+    body = _fill(
+        templates.digest_html,
+        {**{k: html.escape(v) for k, v in common.items()}, "intro": html.escape(intro), "items": html_items},
+    )
+    return RenderedEmail(recipient, subject, text, body)
+
+
+def _item_values(item: MessageItem, *, escape: bool) -> dict[str, str]:
+    values = {
+        "user": item.user,
+        "credential": item.credential.replace("_", " "),
+        "key_id": item.key_id or "(id not known yet)",
+        "title": f"Access key {item.key_id or ''} of {item.user} {item.title}".replace("  ", " "),
+        "deadline": utc(item.deadline) if item.deadline else "-",
+        "reason": item.reason,
+        "control": item.control,
+        "why": item.why or "-",
+        "todo": item.todo,
+        "mode": "DRY RUN (nothing changed)" if item.dry_run else "live",
+    }
+    return {k: html.escape(v) for k, v in values.items()} if escape else values
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    return Template(template).substitute(values)
+
+
+def security_summary(
+    *,
+    account_id: str,
+    run_id: str,
+    now: datetime,
+    dry_run: bool,
+    users: int,
+    outcomes: Mapping[str, int],
+    failures: Sequence[str],
+    escalations: Sequence[MessageItem],
+    undelivered: int,
+    owner_digests: int,
+) -> tuple[str, str]:
+    """The run summary for the security topic: a short subject and a JSON message."""
+    shown = sorted(escalations, key=lambda i: (i.severity != "critical", i.user))[:SUMMARY_ITEM_LIMIT]
+    message = {
+        "type": "credlife.run_summary",
+        "account_id": account_id,
+        "run_id": run_id,
+        "at": now.astimezone(UTC).isoformat(),
+        "dry_run": dry_run,
+        "users_scanned": users,
+        "outcomes": dict(outcomes),
+        "owner_digests_sent": owner_digests,
+        "undelivered_messages": undelivered,
+        "failures": list(failures)[:SUMMARY_ITEM_LIMIT],
+        "escalations": [_escalation(i) for i in shown],
+        "escalations_not_shown": max(0, len(escalations) - len(shown)),
+    }
+    parts = [f"{len(escalations)} escalation(s)"] if escalations else []
+    if failures:
+        parts.append(f"{len(failures)} failure(s)")
+    if undelivered:
+        parts.append(f"{undelivered} undelivered")
+    subject = f"credlife {account_id}{' dry-run' if dry_run else ''}: " + (", ".join(parts) or "run summary")
+    ascii_subject = subject.encode("ascii", "replace").decode("ascii")[:SUBJECT_LIMIT]
+    return ascii_subject, json.dumps(message, sort_keys=True)
+
+
+def _escalation(item: MessageItem) -> dict[str, Any]:
+    return {
+        "kind": item.kind,
+        "severity": item.severity,
+        "user": item.user,
+        "owner": item.owner,
+        "owner_source": item.owner_source,
+        "key_id": item.key_id,
+        "what": item.title,
+        "deadline": utc(item.deadline) if item.deadline else None,
+        "reason": item.reason,
+        "control": item.control,
+        "todo": item.todo,
+        "dry_run": item.dry_run,
+    }
+
+
+def group_by_recipient(items: Iterable[MessageItem]) -> dict[str, list[MessageItem]]:
+    grouped: dict[str, list[MessageItem]] = {}
+    for item in items:
+        grouped.setdefault(item.recipient, []).append(item)
+    return grouped
+
+
+def _parse(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"datetime without a time zone: {value!r}")
+    return parsed.astimezone(UTC)

@@ -1,0 +1,111 @@
+"""Event Lambda: console sign-ins (`aws.signin`) and IAM API calls (`aws.iam`) from CloudTrail via
+EventBridge → risk rules → security topic.
+
+Thin on purpose: split the input into events at the edge (Powertools data classes), hand each to the
+`RiskMonitor` (which normalises it, consults the state table, applies the pure rules, alerts), emit one
+metric per reason code. The clock is each event's `eventTime`. Accepts one EventBridge event (the normal
+case), a list of them, or an SQS batch whose bodies are EventBridge events; one bad record never loses the
+others, and nothing raises out of the handler for bad input (it becomes a `malformed` finding)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from credlife.aws.risk_factory import EventRuntime, build_event_runtime
+from credlife.config import load_settings
+from credlife.handlers.observability import logger, metrics, tracer
+from credlife.risk_monitor import EventResult, malformed_result
+
+_runtime: EventRuntime | None = None
+
+
+def runtime() -> EventRuntime:
+    global _runtime
+    if _runtime is None:
+        _runtime = build_event_runtime(load_settings())
+    return _runtime
+
+
+def use_runtime(value: EventRuntime | None) -> None:
+    """For local hosts (tests, replay against DynamoDB): run the handler on an explicitly built runtime."""
+    global _runtime
+    _runtime = value
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    monitor = runtime().monitor
+    rows: list[dict[str, Any]] = []
+    for raw in split(event):
+        try:
+            result = monitor.process(raw)
+        except Exception as error:  # process never raises; this is the last line of defence
+            logger.exception("event not judged")
+            result = malformed_result(f"unhandled {type(error).__name__}")
+        _report(result)
+        rows.append(result.as_row())
+    metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=len(rows))
+    return {
+        "status": "ok" if not any(row["errors"] for row in rows) else "degraded",
+        "events": len(rows),
+        "risky": sum(1 for row in rows if row["risky"]),
+        "results": rows,
+    }
+
+
+def split(event: Any) -> Iterator[Any]:
+    """The events inside one invocation's input, in order."""
+    if isinstance(event, list):
+        yield from event
+        return
+    if isinstance(event, dict) and isinstance(event.get("Records"), list):
+        batch = SQSEvent(event)
+        for index, record in enumerate(event["Records"]):
+            if isinstance(record, dict) and "body" in record:
+                yield _body(batch, index)
+            else:
+                yield record  # a CloudTrail log file's record
+        return
+    if isinstance(event, dict) and "detail" in event:
+        parsed = EventBridgeEvent(event)
+        logger.append_keys(event_source=str(parsed.get("source"))[:64])
+        yield parsed.raw_event
+        return
+    yield event
+
+
+def _body(batch: SQSEvent, index: int) -> Any:
+    body = batch["Records"][index].get("body")
+    if not isinstance(body, str):
+        return body
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body  # judged malformed by the monitor
+
+
+def _report(result: EventResult) -> None:
+    metrics.add_metric(name="EventsJudged", unit=MetricUnit.Count, value=1)
+    for finding in result.findings:
+        metrics.add_metric(name=f"Finding_{finding.reason.value}", unit=MetricUnit.Count, value=1)
+    for finding in result.suppressed:
+        metrics.add_metric(name=f"Suppressed_{finding.reason.value}", unit=MetricUnit.Count, value=1)
+    if result.alerted:
+        metrics.add_metric(name="AlertsPublished", unit=MetricUnit.Count, value=1)
+    if result.errors:
+        metrics.add_metric(name="MonitorErrors", unit=MetricUnit.Count, value=len(result.errors))
+    row = result.as_row()
+    if result.risky:
+        logger.warning("risky event", extra={"risk": row})
+    elif result.findings:
+        logger.warning("event not judged", extra={"risk": row})
+    else:
+        logger.info("event judged", extra={"risk": row})

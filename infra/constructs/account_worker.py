@@ -1,0 +1,152 @@
+"""Organization mode's account worker: the account queue (+ dead-letter queue), the worker function fed by
+it with partial batch failure reporting, and its role (assume the member role anywhere, the state table)."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra.constants import (
+    ACCOUNT_QUEUE_MAX_RECEIVES,
+    ACCOUNT_QUEUE_VISIBILITY_SECONDS,
+    ASSET_EXCLUDES,
+    FUNCTIONS_DIR,
+    LOG_LEVEL,
+    LOG_RETENTION_DAYS,
+    METRICS_NAMESPACE,
+    POWERTOOLS_LAYER_PARAMETER,
+    SERVICE_NAME,
+    WORKER_ACTIONS,
+    WORKER_BATCH_SIZE,
+    WORKER_HANDLER,
+    WORKER_MAX_CONCURRENCY,
+    WORKER_MEMORY_MB,
+    WORKER_ROLE_NAME,
+    WORKER_TIMEOUT_SECONDS,
+    Scope,
+)
+from infra.constructs.lifecycle_scanner import RETENTION
+
+
+class AccountWorker(Construct):
+    """Runs `credlife.handlers.account_worker.handler` for each account message, one account per
+    invocation, up to `WORKER_MAX_CONCURRENCY` accounts at once."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        key: kms.IKey,
+        secret_prefix: str,
+        dry_run: bool,
+        runtime_config_json: str,
+        member_role_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "AccountQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(ACCOUNT_QUEUE_VISIBILITY_SECONDS),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=ACCOUNT_QUEUE_MAX_RECEIVES
+            ),
+        )
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=RETENTION[LOG_RETENTION_DAYS])
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=WORKER_ROLE_NAME,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="credential-lifecycle account worker (organization mode)",
+        )
+        self.member_role_arn_pattern = stack.format_arn(
+            service="iam", region="", account="*", resource="role", resource_name=member_role_name
+        )
+        resources: dict[Scope, list[str]] = {
+            "member-roles": [self.member_role_arn_pattern],
+            "state-table": [table.table_arn],
+            "project-key": [key.key_arn],
+        }
+        for group in WORKER_ACTIONS:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid=sid(group.service, group.scope),
+                    actions=list(group.qualified()),
+                    resources=resources[group.scope],
+                )
+            )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogGroup",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="credential-lifecycle: one member account's access-key lifecycle (organization mode)",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.X86_64,
+            handler=WORKER_HANDLER,
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=list(ASSET_EXCLUDES)),
+            layers=[powertools],
+            role=self.role,
+            log_group=self.log_group,
+            timeout=Duration.seconds(WORKER_TIMEOUT_SECONDS),
+            memory_size=WORKER_MEMORY_MB,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "CREDLIFE_STATE_TABLE": table.table_name,
+                "CREDLIFE_SECRET_PREFIX": secret_prefix,
+                "CREDLIFE_DRY_RUN": "true" if dry_run else "false",
+                "CREDLIFE_CONFIG": runtime_config_json,
+                "CREDLIFE_ORGANIZATION_ENABLED": "true",
+                "CREDLIFE_ORGANIZATION_QUEUE_URL": self.queue.queue_url,
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
+            },
+        )
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=WORKER_BATCH_SIZE,
+                max_concurrency=WORKER_MAX_CONCURRENCY,
+                report_batch_item_failures=True,
+            )
+        )
+
+
+def sid(service: str, scope: Scope) -> str:
+    words = re.split(r"[^A-Za-z0-9]+", "any" if scope == "*" else scope)
+    return service.capitalize() + "On" + "".join(word.capitalize() for word in words if word)

@@ -1,0 +1,43 @@
+"""The member-account role (organization mode): deployed in every member account (CloudFormation
+StackSets), trusted only by the home account's worker role, granting exactly the lifecycle's actions."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra.constants import MEMBER_ACTIONS, WORKER_ROLE_NAME, Scope
+from infra.constructs.account_worker import sid
+from infra.constructs.project_key import secrets_arn_pattern
+
+
+class MemberRole(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, role_name: str, home_account: str, secret_prefix: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        worker_role_arn = stack.format_arn(
+            service="iam", region="", account=home_account, resource="role", resource_name=WORKER_ROLE_NAME
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            assumed_by=iam.ArnPrincipal(worker_role_arn),
+            description="credential-lifecycle: the home account's worker manages access keys here",
+        )
+        resources: dict[Scope, list[str]] = {
+            "*": ["*"],
+            "users": [stack.format_arn(service="iam", region="", resource="user", resource_name="*")],
+            "secrets": [secrets_arn_pattern(stack, secret_prefix)],
+        }
+        for group in MEMBER_ACTIONS:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid=sid(group.service, group.scope),
+                    actions=list(group.qualified()),
+                    resources=resources[group.scope],
+                )
+            )

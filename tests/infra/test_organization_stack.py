@@ -1,0 +1,187 @@
+"""Organization mode in the CDK app: the account worker (queue, dead-letter queue, event source with
+partial batch failures), the scheduler's fan-out permissions, and the member-account role stack — each
+role granting exactly its declared actions, cdk-nag clean with every acknowledgement matching a finding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from infra.build import build_member_stack, build_stack
+from infra.constants import (
+    ACCOUNT_QUEUE_MAX_RECEIVES,
+    ACCOUNT_QUEUE_VISIBILITY_SECONDS,
+    CONTEXT_KEY,
+    MEMBER_ACTIONS,
+    WORKER_HANDLER,
+    WORKER_MAX_CONCURRENCY,
+    WORKER_ROLE_NAME,
+    qualified,
+    scanner_role_actions,
+    worker_role_actions,
+)
+from infra.nag import acknowledgements
+from infra.stack import CredentialLifecycleStack, MemberRoleStack
+from tests.infra.conftest import Synth, actions_of, arn, logical_id, nag_violations, ref, role_statements
+
+pytestmark = pytest.mark.infra
+
+CONTEXT = {"organization": {"enabled": True, "exclude_accounts": ["111111111111"]}}
+
+
+def _app(outdir: Path, context: dict[str, Any]) -> cdk.App:
+    return cdk.App(context={CONTEXT_KEY: context}, outdir=str(outdir))
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Synth, MemberRoleStack, Template]:
+    # Given organization mode enabled, When the app's two stacks are synthesized with cdk-nag
+    app = _app(tmp_path_factory.mktemp("cdk-org"), CONTEXT)
+    main = build_stack(app)
+    member = build_member_stack(app)
+    return Synth(main, Template.from_stack(main)), member, Template.from_stack(member)
+
+
+@pytest.fixture(scope="module")
+def synth(stacks: tuple[Synth, MemberRoleStack, Template]) -> Synth:
+    return stacks[0]
+
+
+def worker_of(synth: Synth) -> Any:
+    assert synth.stack.worker is not None
+    return synth.stack.worker
+
+
+def test_both_stacks_are_nag_clean_and_every_acknowledgement_matches_a_finding(
+    stacks: tuple[Synth, MemberRoleStack, Template], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    synth, member, _ = stacks
+    # Then no unacknowledged finding in either stack
+    assert nag_violations(synth.stack) == []
+    assert nag_violations(member) == []
+    # And without acknowledgements, the findings are exactly the acknowledged ones
+    bare_app = _app(tmp_path_factory.mktemp("cdk-org-bare"), CONTEXT)
+    bare: list[cdk.Stack] = [build_stack(bare_app, nag=False), build_member_stack(bare_app, nag=False)]
+    for stack in bare:
+        findings = {line.split(" at ")[0] for line in nag_violations(stack)}
+        assert findings == {a.finding for a in acknowledgements(stack, "credlife/access-keys")}
+
+
+def test_single_account_app_has_no_worker(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Given the default context, When synthesized
+    stack: CredentialLifecycleStack = build_stack(_app(tmp_path_factory.mktemp("cdk-single"), {}))
+    # Then there is no worker and the scanner has no organization permission
+    assert stack.worker is None
+    assert not stack.node.try_find_child("AccountWorker")
+
+
+def test_worker_consumes_the_account_queue_reporting_partial_batch_failures(synth: Synth) -> None:
+    worker = worker_of(synth)
+    # When the event source mapping is read
+    _, mapping = synth.only("AWS::Lambda::EventSourceMapping")
+    props = mapping["Properties"]
+
+    # Then one account per invocation, failures reported per record, concurrency bounded
+    assert props["EventSourceArn"] == arn(synth, worker.queue)
+    assert props["FunctionName"] == ref(synth, worker.function)
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BatchSize"] == 1
+    assert props["ScalingConfig"] == {"MaximumConcurrency": WORKER_MAX_CONCURRENCY}
+    function = synth.resources("AWS::Lambda::Function")[logical_id(synth, worker.function)]["Properties"]
+    assert function["Handler"] == WORKER_HANDLER
+
+
+def test_account_queue_is_encrypted_and_dead_letters_after_its_retries(synth: Synth) -> None:
+    worker = worker_of(synth)
+    queue = synth.resources("AWS::SQS::Queue")[logical_id(synth, worker.queue)]["Properties"]
+    # Then SQS-managed encryption, a visibility timeout of 6 x the worker timeout, and a redrive policy
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["VisibilityTimeout"] == ACCOUNT_QUEUE_VISIBILITY_SECONDS
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": arn(synth, worker.dead_letter_queue),
+        "maxReceiveCount": ACCOUNT_QUEUE_MAX_RECEIVES,
+    }
+    # And a message in the dead-letter queue alarms the security topic
+    synth.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [
+                {
+                    "Name": "QueueName",
+                    "Value": {"Fn::GetAtt": [logical_id(synth, worker.dead_letter_queue), "QueueName"]},
+                }
+            ],
+            "AlarmActions": [ref(synth, synth.stack.notifications.topic)],
+        },
+    )
+
+
+def test_worker_role_may_do_exactly_its_declared_actions(synth: Synth) -> None:
+    worker = worker_of(synth)
+    role_id = logical_id(synth, worker.role)
+    statements = role_statements(synth, role_id)
+    # Then exactly the worker's actions, the role has the fixed name members trust
+    assert actions_of(statements) == worker_role_actions()
+    assert synth.resources("AWS::IAM::Role")[role_id]["Properties"]["RoleName"] == WORKER_ROLE_NAME
+    # And it may assume only the member role, in any account
+    (assume,) = [s for s in statements if actions_of([s]) == {"sts:AssumeRole"}]
+    assert assume["Resource"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::*:role/credlife-member"]]
+    }
+
+
+def test_scheduler_gets_the_fan_out_permissions_and_settings(synth: Synth) -> None:
+    worker = worker_of(synth)
+    role_id = logical_id(synth, synth.stack.scanner.role)
+    statements = role_statements(synth, role_id)
+    # Then its role adds exactly the Organizations listings and sending to the account queue
+    assert actions_of(statements) == scanner_role_actions(organization=True)
+    (send,) = [s for s in statements if s.get("Sid") == "SqsOnAccountQueue"]
+    assert send["Resource"] == arn(synth, worker.queue)
+    # And its environment switches organization mode on, with the queue's URL and the filters
+    function = synth.resources("AWS::Lambda::Function")[logical_id(synth, synth.stack.scanner.function)]
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["CREDLIFE_ORGANIZATION_ENABLED"] == "true"
+    assert env["CREDLIFE_ORGANIZATION_QUEUE_URL"] == ref(synth, worker.queue)
+    assert '"exclude_accounts":["111111111111"]' in env["CREDLIFE_CONFIG"]
+
+
+def test_member_role_trusts_only_the_worker_role_and_grants_exactly_the_lifecycle(
+    stacks: tuple[Synth, MemberRoleStack, Template],
+) -> None:
+    _, member, template = stacks
+    roles = template.find_resources("AWS::IAM::Role")
+    ((role_id, role),) = roles.items()
+    props = role["Properties"]
+    # Then it is named for the worker to find, and trusts the worker role of the home account (a parameter)
+    assert props["RoleName"] == "credlife-member"
+    (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Principal"] == {
+        "AWS": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":iam::",
+                    {"Ref": "HomeAccountId"},
+                    f":role/{WORKER_ROLE_NAME}",
+                ],
+            ]
+        }
+    }
+    # And its policy grants exactly the lifecycle's account-side actions
+    statements = [
+        s
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert actions_of(statements) == qualified(MEMBER_ACTIONS)
+    assert member.member.role.role_name is not None
