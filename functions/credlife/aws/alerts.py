@@ -16,10 +16,15 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from credlife.aws.calls import ApiCallCounter
+from credlife.aws.channels import SES_ACTIONS
 from credlife.aws.errors import AwsError, translate
+from credlife.domain.models import User
+from credlife.domain.owners import OwnerRules, resolve_owner
 from credlife.domain.risk import Alert
+from credlife.ports import ChannelPort, OutgoingMessage
 
 if TYPE_CHECKING:
+    from mypy_boto3_iam.client import IAMClient
     from mypy_boto3_sns.client import SNSClient
 
 #: What `SnsAlertPublisher` calls (on the security topic only).
@@ -82,4 +87,72 @@ class LoggingOwnerCheck:
             "was this you? sign-in check for user %s",
             user,
             extra={"account_id": account, "user": user, "reasons": list(alert.reasons)},
+        )
+
+
+class EmailOwnerCheck:
+    """`OwnerCheckPort` that emails the user's owner "was this you?". The owner is resolved exactly as for
+    the lifecycle digests (tags, path default, e-mail user name), from one `GetUser` call — alerts are rare,
+    so a per-alert call costs nothing at scale. The security team already has the alert: when the owner
+    resolves to the security address, nothing more is sent."""
+
+    REQUIRED_ACTIONS: Final = ("iam:GetUser", *SES_ACTIONS)
+
+    def __init__(
+        self,
+        channel: ChannelPort,
+        rules: OwnerRules,
+        iam_client: IAMClient | None = None,
+        *,
+        counter: ApiCallCounter | None = None,
+    ) -> None:
+        self._channel = channel
+        self._rules = rules
+        self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
+        if counter is not None:
+            counter.attach(self._iam)
+
+    def ask_owner(self, account: str, user: str, alert: Alert) -> None:
+        try:
+            found = self._iam.get_user(UserName=user)["User"]
+        except ClientError as error:
+            raise translate(error, "iam:GetUser") from None
+        owner = resolve_owner(
+            User(
+                name=user,
+                arn=found["Arn"],
+                path=found.get("Path", "/"),
+                tags={t["Key"]: t["Value"] for t in found.get("Tags", [])},
+            ),
+            self._rules,
+        )
+        if owner.address == self._rules.security_email:
+            return
+        where = alert.message.get("where", {})
+        when = alert.message.get("when", "")
+        text = "\n".join(
+            [
+                "Hello,",
+                "",
+                f"The IAM user {user} in AWS account {account} (you are its owner, {owner.source}) signed in",
+                "to the AWS console in a way the security team wants confirmed:",
+                "",
+                f"  What:       {', '.join(alert.reasons)}",
+                f"  When:       {when}",
+                f"  From:       {where.get('source_ip', 'unknown')} ({where.get('region', 'unknown')})",
+                f"  User agent: {where.get('user_agent', 'unknown')}",
+                "",
+                "If this was you, nothing needs doing. If it was not, reply to the security team at once",
+                f"({self._rules.security_email}) and change the user's password.",
+                "",
+                "--",
+                "credential-lifecycle. This email never contains a secret.",
+            ]
+        )
+        self._channel.send(
+            OutgoingMessage(
+                recipient=owner.address,
+                subject=f"[credlife] Was this you? Console sign-in as {user} in account {account}"[:100],
+                text=text,
+            )
         )
