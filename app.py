@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from infra.build import build_member_stack, build_stack
+from infra.build import build_forwarder_stacks, build_member_stack, build_stack
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,6 +26,7 @@ def main() -> None:
     app = cdk.App(context=context, outdir=os.environ.get("CDK_OUTDIR", str(HERE / "cdk.out")))
     build_stack(app)
     build_member_stack(app)  # organization mode: the member-account role (StackSets)
+    build_forwarder_stacks(app)  # one per sign-in region: console sign-ins to the home region's bus
     app.synth()
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.constants import CONTEXT_KEY, DEFAULTS, MEMBER_ROLE_NAME
+from infra.constants import CONTEXT_KEY, DEFAULT_HOME_REGION, DEFAULTS, MEMBER_ROLE_NAME
 
 _SECRET_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-][A-Za-z0-9/_+=.@-]{0,198}(?<!/)$")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
@@ -19,6 +19,7 @@ _SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
 _BOUNDARY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 class ConfigError(ValueError):
@@ -63,10 +64,23 @@ class AppConfig:
     account: str | None
     region: str | None
     organization: OrganizationConfig | None = None
+    sender_email: str | None = None
+    notifications: Mapping[str, Any] | None = None
+    risk: Mapping[str, Any] | None = None
+    signin_regions: tuple[str, ...] = ()
+    create_trail: bool = False
+
+    @property
+    def home_region(self) -> str:
+        """Where the main stack runs and the forwarders send sign-in events."""
+        return self.region or DEFAULT_HOME_REGION
 
     def runtime_config_json(self) -> str:
         """The `CREDLIFE_CONFIG` document; stable key order keeps the template diff-free."""
         document: dict[str, Any] = {"policy": dict(self.policy)}
+        for section, value in (("notifications", self.notifications), ("risk", self.risk)):
+            if value:
+                document[section] = dict(value)
         if self.organization is not None:
             document["organization"] = {
                 "member_role_name": self.organization.member_role_name,
@@ -99,6 +113,17 @@ def config_from_context(context: object) -> AppConfig:
         raise ConfigError(f"{CONTEXT_KEY}.policy must be a JSON object of lifecycle policy overrides")
     if "dry_run" in policy:
         raise ConfigError(f"set dry_run at the top of {CONTEXT_KEY}, not in {CONTEXT_KEY}.policy")
+    sections = {}
+    for section in ("notifications", "risk"):
+        if not isinstance(values[section], Mapping):
+            raise ConfigError(
+                f"{CONTEXT_KEY}.{section} must be a JSON object (the runtime's {section} settings)"
+            )
+        sections[section] = dict(values[section])
+    create_trail = values["create_trail"]
+    if not isinstance(create_trail, bool):
+        raise ConfigError(f"{CONTEXT_KEY}.create_trail must be true or false, not {create_trail!r}")
+    region = _optional(values, "region", _REGION, "a region name")
     return AppConfig(
         dry_run=dry_run,
         schedule=_checked(values, "schedule", _SCHEDULE, "rate(...) or cron(...)"),
@@ -109,9 +134,25 @@ def config_from_context(context: object) -> AppConfig:
         policy=dict(policy),
         permissions_boundary_arn=_optional(values, "permissions_boundary_arn", _BOUNDARY_ARN, "a policy ARN"),
         account=_optional(values, "account", _ACCOUNT, "a 12-digit account id"),
-        region=_optional(values, "region", _REGION, "a region name"),
+        region=region,
         organization=_organization(values["organization"]),
+        sender_email=_optional(values, "sender_email", _EMAIL, "an email address (a verified SES identity)"),
+        notifications=sections["notifications"],
+        risk=sections["risk"],
+        signin_regions=_regions(values["signin_regions"], region or DEFAULT_HOME_REGION),
+        create_trail=create_trail,
     )
+
+
+def _regions(value: Any, home: str) -> tuple[str, ...]:
+    key = f"{CONTEXT_KEY}.signin_regions"
+    if not isinstance(value, list) or not all(isinstance(r, str) and _REGION.match(r) for r in value):
+        raise ConfigError(f"{key} must be a list of region names, not {value!r}")
+    if home in value:
+        raise ConfigError(f"{key} must not name the home region {home} (it has its own sign-in rule)")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{key} names a region twice")
+    return tuple(value)
 
 
 def _organization(value: Any) -> OrganizationConfig | None:

@@ -33,7 +33,19 @@ DEFAULTS: dict[str, Any] = {
     "region": None,
     #: Organization mode (see `infra.config.OrganizationConfig`); off by default.
     "organization": None,
+    #: The verified SES identity owner emails come from; None: a `SenderEmail` stack parameter.
+    "sender_email": None,
+    #: Runtime `notifications` and `risk` sections, handed to the functions in `CREDLIFE_CONFIG` as they are.
+    "notifications": {},
+    "risk": {},
+    #: Regions (beside the home region) where IAM-user console sign-ins are logged (DESIGN §4): a
+    #: forwarder stack in each sends them to the home region's default event bus.
+    "signin_regions": ["us-east-2", "eu-north-1", "ap-southeast-2"],
+    #: Create a multi-region CloudTrail trail (sign-in and IAM events reach EventBridge only with one).
+    "create_trail": False,
 }
+#: The home region when the config names none (IAM and root sign-in events arrive there).
+DEFAULT_HOME_REGION = "us-east-1"
 
 # -- the scheduled scanner
 SCANNER_HANDLER = "credlife.handlers.scheduled.handler"
@@ -56,7 +68,18 @@ ALARM_PERIOD_MINUTES = 5
 
 #: Where a group of actions may act; the construct maps each scope to resource ARNs. "users": every IAM
 #: user of the account; "*": only where the service has no resource-level permissions for the action.
-Scope = Literal["*", "users", "state-table", "secrets", "project-key", "account-queue", "member-roles"]
+Scope = Literal[
+    "*",
+    "users",
+    "state-table",
+    "secrets",
+    "project-key",
+    "account-queue",
+    "member-roles",
+    "sender-identity",
+    "security-topic",
+    "users-require-mfa",
+]
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,30 @@ SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
         "iam", ("GenerateCredentialReport", "GetCredentialReport", "GetAccountAuthorizationDetails"), "*"
     ),
     ActionGroup("iam", ("ListAccessKeys", "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"), "users"),
+    # Issue 4: console passwords, MFA enforcement checks, the account password policy, server certificates.
+    ActionGroup(
+        "iam",
+        ("GetLoginProfile", "DeleteLoginProfile", "ListMFADevices", "ListAttachedUserPolicies"),
+        "users",
+    ),
+    # Issue 4: SSH keys, service-specific credentials, signing certificates (only when enabled in the policy).
+    ActionGroup(
+        "iam",
+        (
+            "ListSSHPublicKeys",
+            "UpdateSSHPublicKey",
+            "DeleteSSHPublicKey",
+            "ListServiceSpecificCredentials",
+            "UpdateServiceSpecificCredential",
+            "DeleteServiceSpecificCredential",
+            "ListSigningCertificates",
+            "UpdateSigningCertificate",
+        ),
+        "users",
+    ),
+    ActionGroup(
+        "iam", ("GetAccountPasswordPolicy", "UpdateAccountPasswordPolicy", "ListServerCertificates"), "*"
+    ),
     ActionGroup("sts", ("GetCallerIdentity",), "*"),
     ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem"), "state-table"),
     ActionGroup(
@@ -89,6 +136,14 @@ SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
     ),
     # Not called by our code: Secrets Manager and DynamoDB use the project key on the caller's behalf.
     ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
+    # Notices: owner email through SES v2 from the sender identity, run summaries to the security topic.
+    ActionGroup("ses", ("SendEmail",), "sender-identity"),
+    ActionGroup("sns", ("Publish",), "security-topic"),
+)
+#: MFA enforcement (DESIGN §3): attach/detach the project's require-MFA policy, and only that policy
+#: (the construct adds the condition `iam:PolicyARN` = that policy's ARN).
+REQUIRE_MFA_ACTIONS: tuple[ActionGroup, ...] = (
+    ActionGroup("iam", ("AttachUserPolicy", "DetachUserPolicy"), "users-require-mfa"),
 )
 
 #: What the Lambda runtime itself needs beside the code's calls: writing its own log group, X-Ray
@@ -135,6 +190,8 @@ WORKER_ACTIONS: tuple[ActionGroup, ...] = (
     ActionGroup("sts", ("AssumeRole",), "member-roles"),
     ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem"), "state-table"),
     ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
+    ActionGroup("ses", ("SendEmail",), "sender-identity"),
+    ActionGroup("sns", ("Publish",), "security-topic"),
 )
 #: The worker runtime's own needs: logs, X-Ray, and consuming its queue (granted by the event source).
 WORKER_RUNTIME_ACTIONS: frozenset[str] = frozenset(
@@ -163,7 +220,7 @@ def qualified(groups: tuple[ActionGroup, ...]) -> frozenset[str]:
 
 def scanner_actions() -> frozenset[str]:
     """The scanner code's AWS actions as `service:Action` strings (runtime basics excluded)."""
-    return frozenset(action for group in SCANNER_ACTIONS for action in group.qualified())
+    return qualified(SCANNER_ACTIONS) | qualified(REQUIRE_MFA_ACTIONS)
 
 
 def scanner_role_actions(*, organization: bool = False) -> frozenset[str]:
@@ -175,3 +232,136 @@ def scanner_role_actions(*, organization: bool = False) -> frozenset[str]:
 
 def worker_role_actions() -> frozenset[str]:
     return qualified(WORKER_ACTIONS) | WORKER_RUNTIME_ACTIONS
+
+
+# -- the event monitor (DESIGN §4)
+EVENTS_HANDLER = "credlife.handlers.events.handler"
+EVENTS_TIMEOUT_SECONDS = 30
+EVENTS_MEMORY_MB = 256
+#: Retries of an undeliverable event (EventBridge target) and of a failed asynchronous invocation.
+EVENTS_RETRY_ATTEMPTS = 2
+#: EventBridge gives up on an event after this long (then: the dead-letter queue).
+EVENTS_MAX_EVENT_AGE_HOURS = 2
+#: What the event function's code calls (`credlife.aws.risk_factory.REQUIRED_ACTIONS`), plus KMS used on
+#: its behalf by DynamoDB and SNS (both encrypted with the project key).
+EVENT_MONITOR_ACTIONS: tuple[ActionGroup, ...] = (
+    ActionGroup("dynamodb", ("GetItem", "PutItem", "UpdateItem", "Query"), "state-table"),
+    ActionGroup("sns", ("Publish",), "security-topic"),
+    ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
+)
+#: The Lambda runtime's own needs of an asynchronously invoked function with a dead-letter queue.
+ASYNC_RUNTIME_ACTIONS: frozenset[str] = SCANNER_RUNTIME_ACTIONS
+
+#: Copies of `credlife.domain.events.SIGNIN_PATTERN` / `IAM_PATTERN` (infra never imports runtime code;
+#: tests/infra/test_event_patterns.py asserts these equal the runtime's and match the samples in events/).
+SIGNIN_PATTERN: dict[str, Any] = {
+    "source": ["aws.signin"],
+    "detail-type": ["AWS Console Sign In via CloudTrail"],
+    "detail": {"eventName": ["ConsoleLogin"]},
+}
+IAM_PATTERN: dict[str, Any] = {
+    "source": ["aws.iam"],
+    "detail-type": ["AWS API Call via CloudTrail"],
+    "detail": {
+        "eventSource": ["iam.amazonaws.com"],
+        "eventName": [
+            "AddUserToGroup",
+            "AttachUserPolicy",
+            "CreateAccessKey",
+            "CreateLoginProfile",
+            "DeactivateMFADevice",
+            "DeleteAccessKey",
+            "DeleteLoginProfile",
+            "DeleteUserPolicy",
+            "DeleteVirtualMFADevice",
+            "DetachUserPolicy",
+            "EnableMFADevice",
+            "PutUserPolicy",
+            "UpdateAccessKey",
+            "UpdateLoginProfile",
+        ],
+    },
+}
+
+# -- rotate now (README "Rotate now")
+ROTATE_NOW_HANDLER = "credlife.handlers.rotate_now.handler"
+ROTATE_NOW_TIMEOUT_SECONDS = 120
+ROTATE_NOW_MEMORY_MB = 512
+ROTATE_NOW_PATTERN: dict[str, Any] = {"source": ["credlife"], "detail-type": ["Rotate Access Key Now"]}
+#: The same lifecycle as the scanner (`credlife.aws.factory.build_runtime`), without MFA enforcement.
+ROTATE_NOW_ACTIONS: tuple[ActionGroup, ...] = SCANNER_ACTIONS
+
+# -- regional sign-in forwarders
+STACK_NAME_FORWARDER = "CredentialLifecycleSigninForwarder"
+
+# -- the require-MFA managed policy: a copy of `credlife.domain.mfa_policy` (equality tested)
+REQUIRE_MFA_POLICY_NAME = "credlife-require-mfa"
+REQUIRE_MFA_POLICY_DESCRIPTION = (
+    "credential-lifecycle: deny all but MFA self-service until the user signs in with MFA"
+)
+_OWN_USER = "arn:aws:iam::*:user/${aws:username}"
+REQUIRE_MFA_POLICY_DOCUMENT: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "AllowViewAccountInfo",
+            "Effect": "Allow",
+            "Action": ["iam:GetAccountPasswordPolicy", "iam:ListVirtualMFADevices"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowManageOwnPasswordAndUser",
+            "Effect": "Allow",
+            "Action": ["iam:ChangePassword", "iam:GetUser"],
+            "Resource": _OWN_USER,
+        },
+        {
+            "Sid": "AllowManageOwnVirtualMFADevice",
+            "Effect": "Allow",
+            "Action": ["iam:CreateVirtualMFADevice"],
+            "Resource": "arn:aws:iam::*:mfa/*",
+        },
+        {
+            "Sid": "AllowManageOwnUserMFA",
+            "Effect": "Allow",
+            "Action": [
+                "iam:DeactivateMFADevice",
+                "iam:EnableMFADevice",
+                "iam:GetMFADevice",
+                "iam:ListMFADevices",
+                "iam:ResyncMFADevice",
+            ],
+            "Resource": _OWN_USER,
+        },
+        {
+            "Sid": "DenyAllExceptListedIfNoMFA",
+            "Effect": "Deny",
+            "NotAction": [
+                "iam:CreateVirtualMFADevice",
+                "iam:EnableMFADevice",
+                "iam:GetUser",
+                "iam:GetMFADevice",
+                "iam:ListMFADevices",
+                "iam:ListVirtualMFADevices",
+                "iam:ResyncMFADevice",
+                "iam:ChangePassword",
+                "iam:GetAccountPasswordPolicy",
+                "sts:GetSessionToken",
+            ],
+            "Resource": "*",
+            "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
+        },
+    ],
+}
+
+# -- alarms and dashboard
+#: "No successful scan in 26 hours": hourly periods, all 26 without a `UsersScanned` datapoint.
+NO_SCAN_ALARM_HOURS = 26
+
+
+def event_monitor_role_actions() -> frozenset[str]:
+    return qualified(EVENT_MONITOR_ACTIONS) | ASYNC_RUNTIME_ACTIONS
+
+
+def rotate_now_role_actions() -> frozenset[str]:
+    return qualified(ROTATE_NOW_ACTIONS) | ASYNC_RUNTIME_ACTIONS

@@ -18,6 +18,12 @@ SCANNER_FUNCTION = "LifecycleScanner/Function/Resource"
 WORKER_POLICY = "AccountWorker/Role/DefaultPolicy/Resource"
 WORKER_FUNCTION = "AccountWorker/Function/Resource"
 MEMBER_POLICY = "MemberRole/Role/DefaultPolicy/Resource"
+EVENTS_POLICY = "EventMonitor/Handler/Role/DefaultPolicy/Resource"
+EVENTS_FUNCTION = "EventMonitor/Handler/Function/Resource"
+ROTATE_POLICY = "RotateNow/Handler/Role/DefaultPolicy/Resource"
+ROTATE_FUNCTION = "RotateNow/Handler/Function/Resource"
+REQUIRE_MFA_POLICY = "RequireMfaPolicy/Policy/Resource"
+FORWARDER_QUEUE = "SigninForwarder/DeadLetterQueue/Resource"
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,16 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
     partition = _rendered(stack.partition, "<AWS::Partition>")
     if stack.node.try_find_child("MemberRole") is not None:
         return _member_acknowledgements(partition, region, account, secret_prefix)
-    scanner = (
+    if stack.node.try_find_child("SigninForwarder") is not None:
+        return (
+            Acknowledged(
+                FORWARDER_QUEUE,
+                "AwsSolutions-SQS3",
+                "This queue is itself the dead-letter queue of the forwarding rule's target (events "
+                "EventBridge could not put on the home region's bus); a dead-letter queue needs none.",
+            ),
+        )
+    scanner: tuple[Acknowledged, ...] = (
         Acknowledged(
             SCANNER_POLICY,
             "AwsSolutions-IAM5[Resource::*]",
@@ -65,6 +80,63 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
             "AwsSolutions-L1",
             "Pinned to python3.12 to match the AWS-published Powertools layer read from "
             "/aws/service/powertools/python/x86_64/python3.12/latest; both move together.",
+        ),
+    )
+    scanner = (
+        *scanner,
+        Acknowledged(
+            EVENTS_POLICY,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only X-Ray's xray:PutTraceSegments and xray:PutTelemetryRecords (added by the Function for "
+            "active tracing) use '*': X-Ray has no resource-level permissions.",
+        ),
+        Acknowledged(
+            EVENTS_FUNCTION,
+            "AwsSolutions-L1",
+            "Pinned to python3.12 to match the AWS-published Powertools layer, like the scanner.",
+        ),
+        Acknowledged(
+            ROTATE_POLICY,
+            "AwsSolutions-IAM5[Resource::*]",
+            "The lifecycle's account-wide reads without resource-level permissions "
+            "(iam:GenerateCredentialReport, iam:GetCredentialReport, iam:GetAccountAuthorizationDetails, "
+            "sts:GetCallerIdentity) and X-Ray.",
+        ),
+        Acknowledged(
+            ROTATE_POLICY,
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::{account}:user/*]",
+            "Rotate-now rotates the access key of whichever user the request names; exemptions and scope are "
+            "decided per user by the policy, which IAM cannot express.",
+        ),
+        Acknowledged(
+            ROTATE_POLICY,
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:secretsmanager:{region}:{account}"
+            f":secret:{secret_prefix}/*]",
+            "The new key is handed over in the user's secret under the project's prefix (secret ARNs end in "
+            "a random suffix, so the prefix wildcard is the narrowest possible).",
+        ),
+        Acknowledged(
+            ROTATE_FUNCTION,
+            "AwsSolutions-L1",
+            "Pinned to python3.12 to match the AWS-published Powertools layer, like the scanner.",
+        ),
+        Acknowledged(
+            REQUIRE_MFA_POLICY,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Not the automation's permissions: AWS's documented require-MFA policy for users without MFA. "
+            "Its '*' statements are a Deny of everything but MFA self-service, and read-only account "
+            "information (password policy, virtual MFA device list) without resource-level permissions.",
+        ),
+        Acknowledged(
+            REQUIRE_MFA_POLICY,
+            "AwsSolutions-IAM5[Resource::arn:aws:iam::*:user/<aws:username>]",
+            "The ${aws:username} policy variable limits each user to their own user and MFA devices; the "
+            "policy is attached to users of this account only.",
+        ),
+        Acknowledged(
+            REQUIRE_MFA_POLICY,
+            "AwsSolutions-IAM5[Resource::arn:aws:iam::*:mfa/*]",
+            "Creating a virtual MFA device names a device not yet known: AWS's documented pattern.",
         ),
     )
     worker = stack.node.try_find_child("AccountWorker")

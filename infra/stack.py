@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnParameter, Stack
+from aws_cdk import CfnOutput, CfnParameter, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -12,11 +12,17 @@ from infra.config import AppConfig
 from infra.constants import MEMBER_ROLE_NAME
 from infra.constructs import (
     AccountWorker,
+    Dashboard,
+    EventMonitor,
     LifecycleScanner,
     MemberRole,
     Notifications,
     ProjectKey,
+    RequireMfaPolicy,
+    RotateNow,
+    SigninForwarder,
     StateTable,
+    Trail,
 )
 
 
@@ -25,7 +31,7 @@ class CredentialLifecycleStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description="credential-lifecycle: scheduled lifecycle automation for IAM access keys",
+            description="credential-lifecycle: IAM credential lifecycle automation and sign-in alerts",
             **kwargs,
         )
         self.project_key = ProjectKey(self, "ProjectKey")
@@ -33,7 +39,13 @@ class CredentialLifecycleStack(Stack):
         self.state_table = StateTable(
             self, "StateTable", table_name=config.state_table_name, key=self.project_key.key
         )
-        self.notifications = Notifications(self, "Notifications", key=self.project_key.key)
+        self.notifications = Notifications(
+            self, "Notifications", key=self.project_key.key, sender_email=config.sender_email
+        )
+        topic = self.notifications.topic
+        sender = self.notifications.sender_email
+        identities = self.notifications.sender_identity_arns
+        self.require_mfa = RequireMfaPolicy(self, "RequireMfaPolicy")
         self.worker: AccountWorker | None = None
         if config.organization is not None:
             self.worker = AccountWorker(
@@ -45,8 +57,12 @@ class CredentialLifecycleStack(Stack):
                 dry_run=config.dry_run,
                 runtime_config_json=config.runtime_config_json(),
                 member_role_name=config.organization.member_role_name,
+                topic=topic,
+                sender_email=sender,
+                sender_identity_arns=identities,
             )
             self.notifications.alarm_on_function_errors("WorkerErrorsAlarm", self.worker.function)
+            self.notifications.alarm_on_function_throttles("WorkerThrottlesAlarm", self.worker.function)
             self.notifications.alarm_on_queue_depth("WorkerDeadLetterAlarm", self.worker.dead_letter_queue)
         self.scanner = LifecycleScanner(
             self,
@@ -57,18 +73,68 @@ class CredentialLifecycleStack(Stack):
             dry_run=config.dry_run,
             runtime_config_json=config.runtime_config_json(),
             schedule=config.schedule,
+            topic=topic,
+            sender_email=sender,
+            sender_identity_arns=identities,
+            require_mfa_policy_arn=self.require_mfa.policy_arn,
             account_queue=self.worker.queue if self.worker is not None else None,
         )
-        self.notifications.alarm_on_function_errors("ScannerErrorsAlarm", self.scanner.function)
-        self.notifications.alarm_on_queue_depth("ScannerDeadLetterAlarm", self.scanner.dead_letter_queue)
+        self.event_monitor = EventMonitor(
+            self,
+            "EventMonitor",
+            table=self.state_table.table,
+            key=self.project_key.key,
+            topic=topic,
+            runtime_config_json=config.runtime_config_json(),
+            automation_principal_arn=self.scanner.role.role_arn,
+        )
+        self.rotate_now = RotateNow(
+            self,
+            "RotateNow",
+            resources=self.scanner.resources,
+            environment={
+                "CREDLIFE_STATE_TABLE": self.state_table.table.table_name,
+                "CREDLIFE_SECRET_PREFIX": config.secret_prefix,
+                "CREDLIFE_KMS_KEY_ID": self.project_key.key.key_arn,
+                "CREDLIFE_DRY_RUN": "true" if config.dry_run else "false",
+                "CREDLIFE_CONFIG": config.runtime_config_json(),
+                "CREDLIFE_SECURITY_TOPIC_ARN": topic.topic_arn,
+                "CREDLIFE_SENDER_EMAIL": sender,
+                # the scanner's role: secrets it writes stay readable by "the automation" either way
+                "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": self.scanner.role.role_arn,
+            },
+        )
+        functions = {
+            "Scanner": (self.scanner.function, self.scanner.dead_letter_queue),
+            "EventMonitor": (self.event_monitor.function, self.event_monitor.dead_letter_queue),
+            "RotateNow": (self.rotate_now.function, self.rotate_now.dead_letter_queue),
+        }
+        for name, (function, queue) in functions.items():
+            self.notifications.alarm_on_function_errors(f"{name}ErrorsAlarm", function)
+            self.notifications.alarm_on_function_throttles(f"{name}ThrottlesAlarm", function)
+            self.notifications.alarm_on_queue_depth(f"{name}DeadLetterAlarm", queue)
+        self.notifications.alarm_on_no_scan("NoScanAlarm")
+        all_functions = [f for f, _ in functions.values()]
+        if self.worker is not None:
+            all_functions.append(self.worker.function)
+        self.dashboard = Dashboard(self, "Dashboard", functions=all_functions)
+        self.trail = Trail(self, "Trail") if config.create_trail else None
+        CfnOutput(self, "ScannerFunctionName", value=self.scanner.function.function_name)
+        CfnOutput(self, "RotateNowFunctionName", value=self.rotate_now.function.function_name)
+        CfnOutput(self, "SecurityTopicArn", value=topic.topic_arn)
+        CfnOutput(self, "StateTableName", value=self.state_table.table.table_name)
 
-        if config.permissions_boundary_arn:
-            # Every role of this stack, present and future, including any CDK adds for itself.
-            iam.PermissionsBoundary.of(self).apply(
-                iam.ManagedPolicy.from_managed_policy_arn(
-                    self, "PermissionsBoundary", config.permissions_boundary_arn
-                )
+        apply_boundary(self, config)
+
+
+def apply_boundary(stack: Stack, config: AppConfig) -> None:
+    if config.permissions_boundary_arn:
+        # Every role of this stack, present and future, including any CDK adds for itself.
+        iam.PermissionsBoundary.of(stack).apply(
+            iam.ManagedPolicy.from_managed_policy_arn(
+                stack, "PermissionsBoundary", config.permissions_boundary_arn
             )
+        )
 
 
 class MemberRoleStack(Stack):
@@ -99,3 +165,18 @@ class MemberRoleStack(Stack):
             home_account=home,
             secret_prefix=config.secret_prefix,
         )
+        apply_boundary(self, config)
+
+
+class SigninForwarderStack(Stack):
+    """Deployed to each of `signin_regions`: forwards console sign-ins to the home region's event bus."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description="credential-lifecycle: forward console sign-ins to the home region",
+            **kwargs,
+        )
+        self.forwarder = SigninForwarder(self, "SigninForwarder", home_region=config.home_region)
+        apply_boundary(self, config)

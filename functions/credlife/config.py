@@ -28,6 +28,7 @@ _ENV_FIELDS = (
     "sender_email",
     "region",
     "automation_principal_arn",
+    "require_mfa_policy_arn",
 )
 _ENV_POLICY_FIELDS = ("dry_run",)
 #: Organization-mode settings the CDK stack sets one by one (`CREDLIFE_ORGANIZATION_<FIELD>`).
@@ -120,8 +121,20 @@ class Settings(BaseModel):
     region: str | None = None
     #: The automation's own role ARN: may read the secrets it writes (besides each secret's user).
     automation_principal_arn: str | None = None
+    #: The require-MFA managed policy the stack creates (env CREDLIFE_REQUIRE_MFA_POLICY_ARN): the only
+    #: policy the automation ever attaches or detaches.
+    require_mfa_policy_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:policy/.+$"
+    )
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     organization: OrganizationSettings = Field(default_factory=OrganizationSettings)
+
+    @property
+    def effective_policy(self) -> Policy:
+        """The lifecycle policy with the stack's require-MFA policy ARN filled in."""
+        if self.require_mfa_policy_arn and self.policy.require_mfa_policy_arn is None:
+            return self.policy.model_copy(update={"require_mfa_policy_arn": self.require_mfa_policy_arn})
+        return self.policy
 
     @property
     def email_sender(self) -> str | None:

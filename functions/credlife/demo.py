@@ -28,6 +28,19 @@ class Key:
 
 
 @dataclass(frozen=True)
+class Console:
+    """A console password: created `created_ago` days before day 0, last signed in `used_ago` days before
+    (None: never), signs in daily when `daily`; `mfa_day`: the day the user enables MFA (None: never)."""
+
+    created_ago: int = 200
+    used_ago: int | None = 1
+    daily: bool = True
+    mfa_day: int | None = None
+    mfa_at_start: bool = False
+    reset_required: bool = False
+
+
+@dataclass(frozen=True)
 class Scenario:
     user: str
     story: str
@@ -39,6 +52,9 @@ class Scenario:
     path: str = "/people/"
     tags: dict[str, str] = field(default_factory=dict)
     resume_day: int = 0
+    console: Console | None = None
+    #: Age on day 0 of an SSH public key for CodeCommit (None: no SSH key).
+    ssh_key_age: int | None = None
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -154,7 +170,45 @@ SCENARIOS: tuple[Scenario, ...] = (
         habit="both",
     ),
     Scenario("rita.late", "user created on day 0 with a key at day 0", (Key(0, used_ago=None),)),
+    # -- console users (issue 4)
+    Scenario(
+        "quinn.nomfa",
+        "console user without MFA: warned, require-MFA policy attached after 7 days, lifted the moment "
+        "the EnableMFADevice event arrives (day 12)",
+        console=Console(mfa_day=12),
+    ),
+    Scenario(
+        "ray.nomfa",
+        "console user who never enables MFA: warned, reminded, then restricted to MFA set-up",
+        console=Console(),
+    ),
+    Scenario(
+        "sam.oldpass",
+        "console password (with MFA) unused for 40 days: warned, login profile deleted a week later",
+        console=Console(used_ago=40, daily=False, mfa_at_start=True),
+    ),
+    Scenario(
+        "tess.reset",
+        "created with a password that must be reset, never signed in: reported, left alone",
+        console=Console(created_ago=20, used_ago=None, daily=False, reset_required=True),
+    ),
+    Scenario(
+        "uma.git",
+        "SSH key for CodeCommit, 80 days old: warned, set Inactive at 90 days, deleted 30 days later",
+        ssh_key_age=80,
+    ),
 )
+#: A syntactically valid SSH public key body (moto checks the format only).
+DEMO_SSH_KEY = (
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDlhDoNr0WyH3mdtCt6BqDnDRRWb3BSWs9GSoBwv1hvKRPSUbdG8OcYcIDOPrm2d"
+    "8ufXAyqYQUsjLdGiUEEjIsHqpmpsN1oUBpzIpo7ajV8tDyvGxQxcKR2bXzUH8VDGVGzjULVDVHvVWqjn4j0n5Y2WGMQDrbKRRc"
+    "6U2W2cbc7Smkh1NzEHUq6MCMxhrAB1bSXt0wWsJFajfv6Mm1a1JaHCtfvFyfcSZyl9lJ9IFi8hVGfXAqSNTVkFhV4nUFTEAmoh"
+    "PVQ0cmbaK3lxzkIk3NunVJ0nxaOSuvygWFrqOCpUAuwzDBZvWr6E3Bmd5LcAJvvfLzj2D4Qvg0nWtuZN demo@example"
+)
+#: The demo account's root row (moto's credential report has none): MFA on, one old access key left.
+DEMO_ROOT_KEYS_ACTIVE = (True, False)
+#: A weaker account password policy than the baseline: reported as drift (alert) every run.
+DEMO_PASSWORD_MIN_LENGTH = 8
 
 SENDER = "credlife@example.com"
 SECURITY_EMAIL = "security@example.com"
@@ -170,18 +224,25 @@ DEMO_POLICY: dict[str, Any] = {
     "dry_run": False,
     "path_prefixes": ["/people/", "/service/"],
     "break_glass_users": ["breakglass-admin"],
+    "ssh_keys_enabled": True,
 }
 
 
 def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None = None) -> int:
     _quiet_local_environment()
+    import json
+
     import boto3
     import time_machine
     from moto import mock_aws
 
     from credlife.aws.factory import build_runtime
+    from credlife.aws.risk_factory import build_event_runtime
     from credlife.aws.state_store import create_state_table
     from credlife.config import load_settings, parse_settings
+    from credlife.domain import mfa_policy
+    from credlife.domain.root import RootAccount
+    from credlife.handlers import events as event_handler
     from credlife.handlers import scheduled
     from credlife.handlers.observability import metrics
 
@@ -209,8 +270,23 @@ def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None 
         )
         iam = session.client("iam")
         _seed(iam)
+        require_mfa = iam.create_policy(
+            PolicyName=mfa_policy.POLICY_NAME,
+            PolicyDocument=json.dumps(mfa_policy.require_mfa_policy_document()),
+            Description=mfa_policy.POLICY_DESCRIPTION,
+        )["Policy"]["Arn"]
+        iam.update_account_password_policy(
+            MinimumPasswordLength=DEMO_PASSWORD_MIN_LENGTH,
+            RequireNumbers=True,
+            AllowUsersToChangePassword=True,
+        )
+        settings = settings.model_copy(update={"require_mfa_policy_arn": require_mfa})
         runtime = build_runtime(settings, session=session)
+        # moto's credential report has no <root_account> row: the demo supplies one
+        demo_root = RootAccount(mfa_active=True, access_keys_active=DEMO_ROOT_KEYS_ACTIVE)
+        runtime.inventory.root_account = lambda: demo_root  # type: ignore[method-assign]
         scheduled.use_runtime(runtime)
+        event_handler.use_runtime(build_event_runtime(settings, session))
         print(
             f"credential-lifecycle demo: {len(SCENARIOS)} users, day 0 = {EPOCH:%Y-%m-%d}, "
             f"runs every {step} day(s) until day {days}, dry_run={settings.policy.dry_run}\n",
@@ -221,6 +297,8 @@ def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None 
         for day in range(0, days + 1, step):
             now = EPOCH + timedelta(days=day)
             _workloads_use_keys(day, now)
+            for event in _console_users_act(iam, day, now):
+                event_handler.handler(event, _Context(function_name="credlife-demo-events"))
             with time_machine.travel(now, tick=False):
                 result = scheduled.handler(_scheduled_event(now), _Context())
             mail_days.extend([day] * (len(_sent_mail()) - len(mail_days)))
@@ -229,6 +307,7 @@ def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None 
                 failures += 1
                 print(f"day {day}: run reported {result.get('failures')}", file=out)
         scheduled.use_runtime(None)
+        event_handler.use_runtime(None)
         _print_timeline(out, runtime, iam, days)
         _print_notices(out, mail_days, topic_arn)
         calls = runtime.counter.snapshot()
@@ -279,6 +358,92 @@ def _seed(iam: Any) -> None:
             if key.used_ago is not None:
                 stored = _moto_key(iam_backends, scenario.user, created["AccessKeyId"])
                 _set_last_used(stored, EPOCH - timedelta(days=key.used_ago))
+        _seed_console(iam, scenario)
+        if scenario.ssh_key_age is not None:
+            uploaded = iam.upload_ssh_public_key(UserName=scenario.user, SSHPublicKeyBody=DEMO_SSH_KEY)
+            key_id = uploaded["SSHPublicKey"]["SSHPublicKeyId"]
+            moto_user: Any = iam_backends[ACCOUNT]["global"].users[scenario.user]
+            for ssh in moto_user.ssh_public_keys:
+                if ssh.ssh_public_key_id == key_id:
+                    ssh.upload_date = (EPOCH - timedelta(days=scenario.ssh_key_age)).replace(tzinfo=None)
+
+
+def _seed_console(iam: Any, scenario: Scenario) -> None:
+    from moto.iam.models import iam_backends
+
+    console = scenario.console
+    if console is None:
+        return
+    iam.create_login_profile(UserName=scenario.user, Password="Demo-Password-0!")  # noqa: S106 - moto only
+    stored: Any = iam_backends[ACCOUNT]["global"].users[scenario.user]
+    stored.create_date = (EPOCH - timedelta(days=console.created_ago)).replace(tzinfo=None)
+    stored.password_last_used = (
+        None if console.used_ago is None else (EPOCH - timedelta(days=console.used_ago)).replace(tzinfo=None)
+    )
+    stored.password_reset_required = console.reset_required
+    if console.mfa_at_start:
+        _enable_mfa(iam, scenario.user)
+
+
+def _enable_mfa(iam: Any, user: str) -> None:
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=f"{user}-phone")["VirtualMFADevice"][
+        "SerialNumber"
+    ]
+    iam.enable_mfa_device(
+        UserName=user, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )
+
+
+def _console_users_act(iam: Any, day: int, now: datetime) -> list[dict[str, Any]]:
+    """Console users sign in an hour before the run; on its `mfa_day` a user enables MFA, and CloudTrail's
+    `EnableMFADevice` event (as EventBridge delivers it) is returned for the event handler."""
+    from moto.iam.models import iam_backends
+
+    users: Any = iam_backends[ACCOUNT]["global"].users
+    events: list[dict[str, Any]] = []
+    for scenario in SCENARIOS:
+        console = scenario.console
+        if console is None:
+            continue
+        if console.daily:
+            users[scenario.user].password_last_used = (now - timedelta(hours=1)).replace(tzinfo=None)
+        if console.mfa_day == day:
+            _enable_mfa(iam, scenario.user)
+            events.append(_enable_mfa_event(scenario.user, now))
+    return events
+
+
+def _enable_mfa_event(user: str, at: datetime) -> dict[str, Any]:
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    arn = f"arn:aws:iam::{ACCOUNT}:user/people/{user}"
+    return {
+        "version": "0",
+        "id": f"demo-mfa-{user}",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iam",
+        "account": ACCOUNT,
+        "time": stamp,
+        "region": REGION,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "arn": arn, "accountId": ACCOUNT, "userName": user},
+            "eventTime": stamp,
+            "eventSource": "iam.amazonaws.com",
+            "eventName": "EnableMFADevice",
+            "awsRegion": REGION,
+            "sourceIPAddress": "198.51.100.7",
+            "userAgent": "console.amazonaws.com",
+            "requestParameters": {
+                "userName": user,
+                "serialNumber": f"arn:aws:iam::{ACCOUNT}:mfa/{user}-phone",
+            },
+            "responseElements": None,
+            "eventID": f"demo-enable-mfa-{user}",
+            "eventType": "AwsApiCall",
+            "recipientAccountId": ACCOUNT,
+        },
+    }
 
 
 def _owner_tags(scenario: Scenario) -> dict[str, str]:
@@ -397,6 +562,8 @@ _LABELS = {
     "alert": "ALERT",
     "blocked": "blocked",
     "exempt": "exempt",
+    "enforce": "ENFORCED",
+    "lift": "LIFTED",
 }
 
 
@@ -411,20 +578,45 @@ def _print_timeline(out: TextIO, runtime: Any, iam: Any, days: int) -> None:
         kind = str(row["action"])
         counts[str(row["user"])][kind] += 1
         if kind in {"alert", "blocked", "exempt"}:  # reported every run: show the first, count the rest
-            signature = (str(row["user"]), kind, str(row.get("key_id")))
+            signature = (str(row["user"]), kind, f"{row.get('key_id') or ''} {row['reason']}".strip())
             repeated[signature] += 1
             if repeated[signature] > 1:
                 continue
         per_user[str(row["user"])].append(_describe(day, row, entry.outcome, entry.detail))
-    for scenario in SCENARIOS:
-        print(f"── {scenario.user}  ({scenario.path})\n   {scenario.story}", file=out)
-        for line in per_user.get(scenario.user, []) or ["   (nothing to do)"]:
-            print(line, file=out)
-        for (user, kind, key_id), n in repeated.items():
-            if user == scenario.user and n > 1:
-                print(f"   … {kind} {key_id if key_id != 'None' else ''} reported on {n} runs", file=out)
-        print(file=out)
+    account_rows = (
+        (
+            "<root_account>",
+            "(account)",
+            "root user from the report's <root_account> row: alerts, never acted on",
+        ),
+        (
+            "<account>",
+            "(account)",
+            "account password policy (min length 8) compared with the baseline: drift alert",
+        ),
+    )
+    for name, path, story in ((s.user, s.path, s.story) for s in SCENARIOS):
+        _print_user(out, name, path, story, per_user, repeated)
+    for name, path, story in account_rows:
+        _print_user(out, name, path, story, per_user, repeated)
     print(_summary(iam, counts, days), file=out)
+
+
+def _print_user(
+    out: TextIO,
+    name: str,
+    path: str,
+    story: str,
+    per_user: dict[str, list[str]],
+    repeated: dict[tuple[str, str, str], int],
+) -> None:
+    print(f"── {name}  ({path})\n   {story}", file=out)
+    for line in per_user.get(name, []) or ["   (nothing to do)"]:
+        print(line, file=out)
+    for (user, kind, what), n in repeated.items():
+        if user == name and n > 1:
+            print(f"   … {kind} {what} reported on {n} runs", file=out)
+    print(file=out)
 
 
 def _describe(day: int, row: Any, outcome: str, detail: str) -> str:

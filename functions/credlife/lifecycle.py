@@ -12,16 +12,58 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 from credlife.aws.errors import NotFound
 from credlife.domain.actions import Action, ActionKind
-from credlife.domain.models import AccountSnapshot, KeyRecord, User, key_ref
-from credlife.domain.planner import plan, plan_user, unrecorded_inactive_keys, users_needing_key_ids
+from credlife.domain.credential_planner import unrecorded_inactive_credentials
+from credlife.domain.credentials import (
+    LoginProfileState,
+    ServerCertificate,
+    ServiceCredential,
+    SigningCertificate,
+    SshPublicKey,
+)
+from credlife.domain.models import (
+    AccountFacts,
+    AccountSnapshot,
+    CredentialRecord,
+    CredentialType,
+    KeyRecord,
+    User,
+    cred_ref,
+    key_ref,
+)
+from credlife.domain.password_policy import PasswordPolicy
+from credlife.domain.planner import (
+    exemption,
+    plan,
+    plan_user,
+    unrecorded_inactive_keys,
+    users_needing_key_ids,
+)
 from credlife.domain.policy import Policy
 from credlife.notifications import NotificationService
 from credlife.ports import ExecutorPort, InventoryPort, RunSummary, StateStorePort
 
 log = logging.getLogger("credlife.lifecycle")
+
+
+_KEY_ROWS = frozenset({CredentialType.ACCESS_KEY, CredentialType.USER})
+
+
+class CredentialInventoryPort(Protocol):
+    def login_profile(self, user: str) -> LoginProfileState | None: ...
+
+    def password_policy(self) -> PasswordPolicy | None: ...
+
+    def server_certificates(self) -> tuple[ServerCertificate, ...]: ...
+
+    def ssh_public_keys(self, user: str) -> tuple[SshPublicKey, ...]: ...
+
+    def service_credentials(self, user: str) -> tuple[ServiceCredential, ...]: ...
+
+    def signing_certificates(self, user: str) -> tuple[SigningCertificate, ...]: ...
 
 
 class LifecycleService:
@@ -35,7 +77,11 @@ class LifecycleService:
         policy: Policy,
         account_id: Callable[[], str],
         api_calls: Callable[[], dict[str, int]] = dict,
+        credentials: CredentialInventoryPort | None = None,
     ) -> None:
+        #: Listings the credential report lacks (login profile reset flag, password policy, server
+        #: certificates); None: only what the report says (unit tests, older hosts).
+        self.credentials = credentials
         self.inventory = inventory
         self.state = state
         self.executor = executor
@@ -65,6 +111,8 @@ class LifecycleService:
             snapshot = replace(snapshot, rotate_now=dict(rotate_now))
         snapshot = self._start_inactive_clocks(snapshot, now)
         summary, resolved = self._plan(snapshot, now)
+        if rotate_now:  # "rotate now" is about access keys: the other credentials wait for the schedule
+            summary.actions = [a for a in summary.actions if a.credential in _KEY_ROWS]
         users = {u.name: u for u in snapshot.users}
         by_user: dict[str, list[Action]] = {}
         for action in summary.actions:
@@ -115,7 +163,72 @@ class LifecycleService:
                 raise
             log.warning("state table not found: planning as a first run (no recorded notices)")
             records = {}
-        return AccountSnapshot(account, now, users, records)
+        credential_records = {}
+        load = getattr(self.state, "load_credential_records", None)
+        if load is not None:
+            try:
+                credential_records = load(account)
+            except NotFound:
+                if not allow_missing_state:
+                    raise
+        users = self._enrich(users)
+        facts = self._account_facts() if only_user is None else None
+        return AccountSnapshot(
+            account, now, users, records, credential_records=credential_records, account=facts
+        )
+
+    def _enrich(self, users: tuple[User, ...]) -> tuple[User, ...]:
+        """`GetLoginProfile` (the reset flag) only for console passwords never used: the users that may
+        be mid-reset. Everyone else is judged on the credential report alone."""
+        if self.credentials is None:
+            return users
+        enriched: list[User] = []
+        policy, listings = self.policy, self.credentials
+        for user in users:
+            if exemption(user, policy) is not None:
+                enriched.append(user)
+                continue
+            profile = user.login_profile
+            if profile is not None and profile.last_used is None:
+                try:
+                    state = listings.login_profile(user.name)
+                except Exception as error:
+                    log.warning(
+                        "could not read login profile", extra={"user": user.name, "error": str(error)}
+                    )
+                else:
+                    user = replace(user, password_reset_required=bool(state and state.reset_required))
+            # one list call per user and enabled type (IAM reports none of these in the credential report)
+            try:
+                if policy.ssh_keys_enabled:
+                    user = replace(user, ssh_keys=listings.ssh_public_keys(user.name))
+                if policy.service_credentials_enabled:
+                    user = replace(user, service_credentials=listings.service_credentials(user.name))
+                if policy.signing_certificates_enabled:
+                    user = replace(user, signing_certificates=listings.signing_certificates(user.name))
+            except Exception as error:  # one user's failure never stops the others
+                log.warning("could not list credentials", extra={"user": user.name, "error": str(error)})
+            enriched.append(user)
+        return tuple(enriched)
+
+    def _account_facts(self) -> AccountFacts:
+        root_of = getattr(self.inventory, "root_account", None)
+        root = root_of() if root_of is not None else None
+        if self.credentials is None:
+            return AccountFacts(root=root)
+        policy, known = None, False
+        try:
+            policy, known = self.credentials.password_policy(), True
+        except Exception as error:
+            log.warning("could not read the account password policy", extra={"error": str(error)})
+        certificates: tuple[ServerCertificate, ...] = ()
+        try:
+            certificates = self.credentials.server_certificates()
+        except Exception as error:
+            log.warning("could not list server certificates", extra={"error": str(error)})
+        return AccountFacts(
+            root=root, password_policy=policy, password_policy_known=known, server_certificates=certificates
+        )
 
     def _plan(self, snapshot: AccountSnapshot, now: datetime) -> tuple[RunSummary, dict[str, User]]:
         summary = RunSummary(snapshot.account_id, _run_id(now), now, self.policy.dry_run)
@@ -139,12 +252,26 @@ class LifecycleService:
                 continue
             resolved[user.name] = full
             actions.extend(plan_user(full, snapshot, self.policy, now))
+        # account-level rows (root, password policy, server certificates) belong to no IAM user
+        names = {u.name for u in snapshot.users}
+        actions.extend(a for a in first if a.user not in names)
         summary.actions = actions
         summary.api_calls = self._api_calls()
         return summary, resolved
 
     def _start_inactive_clocks(self, snapshot: AccountSnapshot, now: datetime) -> AccountSnapshot:
-        """The delete clock of a key found inactive starts at the first scan that saw it (DESIGN §3)."""
+        """The delete clock of a key found inactive starts at the first scan that saw it (DESIGN §3); the
+        same for SSH keys and service-specific credentials."""
+        pending = unrecorded_inactive_credentials(snapshot)
+        start = getattr(self.state, "record_credential_detected", None)
+        if pending and start is not None:
+            credential_records = dict(snapshot.credential_records)
+            for user_name, credential, cred_id in pending:
+                start(snapshot.account_id, user_name, credential.value, cred_id, at=now)
+                ref = cred_ref(user_name, credential.value, cred_id)
+                old = credential_records.get(ref) or CredentialRecord(user_name, credential.value, cred_id)
+                credential_records[ref] = replace(old, detected_at=now)
+            snapshot = replace(snapshot, credential_records=credential_records)
         records = dict(snapshot.records)
         for user, key in unrecorded_inactive_keys(snapshot):
             self.state.record_first_seen_inactive(snapshot.account_id, user.name, key, at=now)

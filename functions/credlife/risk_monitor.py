@@ -64,6 +64,13 @@ class SigninStatePort(Protocol):
         """When and why the project disabled one of the user's credentials (a reason in `reasons`)."""
 
 
+class MfaEnabledPort(Protocol):
+    """Lifts the project's MFA enforcement as soon as a user enables an MFA device (issue 4)."""
+
+    def mfa_enabled(self, account: str, user: str, at: datetime) -> str:
+        """Returns the outcome status (applied, dry_run, failed)."""
+
+
 class AlertPublisherPort(Protocol):
     def publish(self, alert: Alert) -> None:
         """Send the alert to the security team (the SNS security topic)."""
@@ -96,6 +103,8 @@ class EventResult:
     alerted: bool = False
     owner_asked: bool = False
     errors: list[str] = field(default_factory=list)
+    #: `EnableMFADevice`: the outcome of lifting the MFA enforcement (None: not applicable / no hook).
+    mfa_lift: str | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -146,7 +155,9 @@ class RiskMonitor:
         *,
         publisher: AlertPublisherPort | None = None,
         owner_check: OwnerCheckPort | None = None,
+        mfa_hook: MfaEnabledPort | None = None,
     ) -> None:
+        self.mfa_hook = mfa_hook
         self.state = state
         self.policy = policy
         self.publisher = publisher
@@ -204,6 +215,16 @@ class RiskMonitor:
         if event.kind is EventKind.SIGNIN and event.succeeded and event.is_iam_user and event.user:
             self._remember(event, event.user, view.history, result)
         self._alert(event, result)
+        if (
+            self.mfa_hook is not None
+            and event.kind is EventKind.IAM_CALL
+            and event.event_name == "EnableMFADevice"
+            and event.succeeded
+            and event.user
+        ):
+            result.mfa_lift = self._guard(
+                result, "mfa_enabled", self.mfa_hook.mfa_enabled, account, event.user, event.at
+            )
 
     def _view(self, event: CloudTrailEvent, result: EventResult) -> RiskView:
         if event.kind is not EventKind.SIGNIN or event.event_name != "ConsoleLogin":

@@ -3,8 +3,6 @@ it with partial batch failure reporting, and its role (assume the member role an
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -12,6 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -35,7 +34,9 @@ from infra.constants import (
     WORKER_TIMEOUT_SECONDS,
     Scope,
 )
-from infra.constructs.lifecycle_scanner import RETENTION
+from infra.constructs.function import RETENTION, grant_groups, sid
+
+__all__ = ["AccountWorker", "sid"]
 
 
 class AccountWorker(Construct):
@@ -53,6 +54,9 @@ class AccountWorker(Construct):
         dry_run: bool,
         runtime_config_json: str,
         member_role_name: str,
+        topic: sns.ITopic,
+        sender_email: str,
+        sender_identity_arns: list[str],
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -90,15 +94,10 @@ class AccountWorker(Construct):
             "member-roles": [self.member_role_arn_pattern],
             "state-table": [table.table_arn],
             "project-key": [key.key_arn],
+            "sender-identity": sender_identity_arns,
+            "security-topic": [topic.topic_arn],
         }
-        for group in WORKER_ACTIONS:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid=sid(group.service, group.scope),
-                    actions=list(group.qualified()),
-                    resources=resources[group.scope],
-                )
-            )
+        grant_groups(self.role, WORKER_ACTIONS, resources)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteOwnLogGroup",
@@ -132,6 +131,9 @@ class AccountWorker(Construct):
                 "CREDLIFE_CONFIG": runtime_config_json,
                 "CREDLIFE_ORGANIZATION_ENABLED": "true",
                 "CREDLIFE_ORGANIZATION_QUEUE_URL": self.queue.queue_url,
+                "CREDLIFE_SECURITY_TOPIC_ARN": topic.topic_arn,
+                "CREDLIFE_SENDER_EMAIL": sender_email,
+                "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": self.role.role_arn,
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
@@ -145,8 +147,3 @@ class AccountWorker(Construct):
                 report_batch_item_failures=True,
             )
         )
-
-
-def sid(service: str, scope: Scope) -> str:
-    words = re.split(r"[^A-Za-z0-9]+", "any" if scope == "*" else scope)
-    return service.capitalize() + "On" + "".join(word.capitalize() for word in words if word)

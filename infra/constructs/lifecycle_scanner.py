@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -12,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -24,6 +23,7 @@ from infra.constants import (
     METRICS_NAMESPACE,
     ORGANIZATION_SCANNER_ACTIONS,
     POWERTOOLS_LAYER_PARAMETER,
+    REQUIRE_MFA_ACTIONS,
     SCANNER_ACTIONS,
     SCANNER_HANDLER,
     SCANNER_MEMORY_MB,
@@ -32,14 +32,10 @@ from infra.constants import (
     SERVICE_NAME,
     Scope,
 )
+from infra.constructs.function import RETENTION, grant_groups
 from infra.constructs.project_key import secrets_arn_pattern
 
-RETENTION = {
-    30: logs.RetentionDays.ONE_MONTH,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-}
+__all__ = ["RETENTION", "LifecycleScanner"]
 
 
 class LifecycleScanner(Construct):
@@ -57,9 +53,14 @@ class LifecycleScanner(Construct):
         dry_run: bool,
         runtime_config_json: str,
         schedule: str,
+        topic: sns.ITopic,
+        sender_email: str,
+        sender_identity_arns: list[str],
+        require_mfa_policy_arn: str,
         account_queue: sqs.IQueue | None = None,
     ) -> None:
-        """`account_queue`: organization mode — the schedule then queues one message per account there."""
+        """`account_queue`: organization mode — the schedule then queues one message per account there.
+        `require_mfa_policy_arn`: the only policy the scanner may attach to (and detach from) users."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
@@ -78,25 +79,29 @@ class LifecycleScanner(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="credential-lifecycle scheduled scanner",
         )
-        resources: dict[Scope, list[str]] = {
+        users = stack.format_arn(service="iam", region="", resource="user", resource_name="*")
+        #: Also what the rotate-now function is granted (the same lifecycle).
+        self.resources: dict[Scope, list[str]] = {
             "*": ["*"],
-            "users": [stack.format_arn(service="iam", region="", resource="user", resource_name="*")],
+            "users": [users],
             "state-table": [table.table_arn],
             "secrets": [secrets_arn_pattern(stack, secret_prefix)],
             "project-key": [key.key_arn],
+            "sender-identity": sender_identity_arns,
+            "security-topic": [topic.topic_arn],
+            "users-require-mfa": [users],
         }
-        groups = SCANNER_ACTIONS
+        resources = dict(self.resources)
+        groups = (*SCANNER_ACTIONS, *REQUIRE_MFA_ACTIONS)
         if account_queue is not None:
             resources["account-queue"] = [account_queue.queue_arn]
-            groups = (*SCANNER_ACTIONS, *ORGANIZATION_SCANNER_ACTIONS)
-        for group in groups:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid=_sid(group.service, group.scope),
-                    actions=list(group.qualified()),
-                    resources=resources[group.scope],
-                )
-            )
+            groups = (*groups, *ORGANIZATION_SCANNER_ACTIONS)
+        grant_groups(
+            self.role,
+            groups,
+            resources,
+            conditions={"users-require-mfa": {"ArnEquals": {"iam:PolicyARN": require_mfa_policy_arn}}},
+        )
         # The log group exists already: writing to it is all the function needs (no CreateLogGroup).
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -134,6 +139,10 @@ class LifecycleScanner(Construct):
                 "CREDLIFE_KMS_KEY_ID": key.key_arn,
                 "CREDLIFE_DRY_RUN": "true" if dry_run else "false",
                 "CREDLIFE_CONFIG": runtime_config_json,
+                "CREDLIFE_SECURITY_TOPIC_ARN": topic.topic_arn,
+                "CREDLIFE_SENDER_EMAIL": sender_email,
+                "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": self.role.role_arn,
+                "CREDLIFE_REQUIRE_MFA_POLICY_ARN": require_mfa_policy_arn,
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
@@ -158,9 +167,3 @@ class LifecycleScanner(Construct):
                 )
             ],
         )
-
-
-def _sid(service: str, scope: Scope) -> str:
-    """`("iam", "users")` → `IamOnUsers`; `"*"` reads as `Any`."""
-    words = re.split(r"[^A-Za-z0-9]+", "any" if scope == "*" else scope)
-    return service.capitalize() + "On" + "".join(word.capitalize() for word in words if word)

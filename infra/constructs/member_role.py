@@ -8,7 +8,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.constants import MEMBER_ACTIONS, WORKER_ROLE_NAME, Scope
-from infra.constructs.account_worker import sid
+from infra.constructs.function import grant_groups
 from infra.constructs.project_key import secrets_arn_pattern
 
 
@@ -33,11 +33,4 @@ class MemberRole(Construct):
             "users": [stack.format_arn(service="iam", region="", resource="user", resource_name="*")],
             "secrets": [secrets_arn_pattern(stack, secret_prefix)],
         }
-        for group in MEMBER_ACTIONS:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid=sid(group.service, group.scope),
-                    actions=list(group.qualified()),
-                    resources=resources[group.scope],
-                )
-            )
+        grant_groups(self.role, MEMBER_ACTIONS, resources)

@@ -172,11 +172,27 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         # second before asking again; a report already generated keeps each run fast. moto rebuilds the
         # report's content on every read, so it still reflects everything seeded later.
         iam.generate_credential_report()
+        set_baseline_password_policy(iam)
         yield Account(
             iam=iam,
             sm=boto3.client("secretsmanager", region_name=REGION),
             dynamodb=boto3.client("dynamodb", region_name=REGION),
         )
+
+
+def set_baseline_password_policy(iam: Any) -> None:
+    """The account as a well-run one has it: the password policy at the default baseline (DESIGN §3), so a
+    test sees password-policy rows only when it weakens the policy itself."""
+    iam.update_account_password_policy(
+        MinimumPasswordLength=14,
+        RequireSymbols=True,
+        RequireNumbers=True,
+        RequireUppercaseCharacters=True,
+        RequireLowercaseCharacters=True,
+        AllowUsersToChangePassword=True,
+        MaxPasswordAge=90,
+        PasswordReusePrevention=24,
+    )
 
 
 # -- fault injection (only what moto cannot produce) --------------------------------------------------

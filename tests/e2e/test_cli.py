@@ -383,7 +383,7 @@ def test_demo_runs_and_prints_timeline_and_summary(
     # Then it succeeds and prints the header, a timeline per user and the summary table
     out = capsys.readouterr().out
     assert code == 0, out
-    assert out.startswith("credential-lifecycle demo: 25 users, day 0 = 2026-01-05")
+    assert out.startswith("credential-lifecycle demo: 30 users, day 0 = 2026-01-05")
     assert "runs every 5 day(s) until day 20, dry_run=False" in out
     assert "── dan.overdue  (/people/)" in out
     assert "ROTATED" in out

@@ -23,6 +23,11 @@ CONTEXT: dict[str, Any] = {
     "permissions_boundary_arn": BOUNDARY,
     "account": "123456789012",
     "region": "eu-west-1",
+    "sender_email": "credlife@example.com",
+    "notifications": {"security_email": "secops@example.com", "path_owners": {"/svc/": "svc@example.com"}},
+    "risk": {"brute_force_failures": 3},
+    "signin_regions": ["us-east-1"],
+    "create_trail": True,
 }
 
 
@@ -34,7 +39,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="module")
 def env(synth: Synth) -> dict[str, Any]:
-    (function,) = synth.resources("AWS::Lambda::Function").values()
+    function = synth.resources("AWS::Lambda::Function")[logical_id(synth, synth.stack.scanner.function)]
     variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
     return variables
 
@@ -95,3 +100,38 @@ def test_function_environment_loads_into_the_runtime_settings(env: dict[str, Any
     assert settings.policy.rotate_after_days == 60
     assert settings.policy.notice_days == 10
     assert settings.secret_prefix == "team/keys"
+    assert settings.email_sender == "credlife@example.com"
+    assert settings.notifications.security_email == "secops@example.com"
+    assert settings.notifications.path_owners == {"/svc/": "svc@example.com"}
+    assert settings.risk.brute_force_failures == 3
+
+
+def test_configured_sender_is_the_only_ses_identity_the_scanner_may_send_from(synth: Synth) -> None:
+    statements = role_statements(synth, logical_id(synth, synth.stack.scanner.role))
+    (ses,) = [s for s in statements if "ses:SendEmail" in actions_of([s])]
+    # the address and its domain (either may be the verified identity); no parameter without need
+    assert json.dumps(ses["Resource"]).count("identity/") == 2
+    assert "credlife@example.com" in json.dumps(ses["Resource"])
+    assert "SenderEmail" not in synth.template.to_json().get("Parameters", {})
+
+
+def test_trail_is_multi_region_with_an_encrypted_access_logged_tls_only_bucket(synth: Synth) -> None:
+    assert synth.stack.trail is not None
+    _, trail = synth.only("AWS::CloudTrail::Trail")
+    props = trail["Properties"]
+    assert props["IsMultiRegionTrail"] is True
+    assert props["IncludeGlobalServiceEvents"] is True
+    assert props["EnableLogFileValidation"] is True
+    bucket_id = logical_id(synth, synth.stack.trail.bucket)
+    log_bucket_id = logical_id(synth, synth.stack.trail.access_log_bucket)
+    buckets = synth.resources("AWS::S3::Bucket")
+    assert props["S3BucketName"] == {"Ref": bucket_id}
+    bucket = buckets[bucket_id]["Properties"]
+    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": log_bucket_id}
+    for each in buckets.values():
+        assert "ServerSideEncryptionConfiguration" in each["Properties"]["BucketEncryption"]
+        assert each["Properties"]["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+        assert "AccessControl" not in each["Properties"]
+    for policy in synth.resources("AWS::S3::BucketPolicy").values():
+        denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)

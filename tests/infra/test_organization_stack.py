@@ -185,3 +185,18 @@ def test_member_role_trusts_only_the_worker_role_and_grants_exactly_the_lifecycl
     ]
     assert actions_of(statements) == qualified(MEMBER_ACTIONS)
     assert member.member.role.role_name is not None
+
+
+def test_worker_sends_notices_from_the_home_account_as_itself(synth: Synth) -> None:
+    worker = worker_of(synth)
+    # When the worker's environment and role are read
+    function = synth.resources("AWS::Lambda::Function")[logical_id(synth, worker.function)]
+    env = function["Properties"]["Environment"]["Variables"]
+    statements = role_statements(synth, logical_id(synth, worker.role))
+
+    # Then notices go to the security topic and from the SES sender, and it names its own role
+    assert env["CREDLIFE_SECURITY_TOPIC_ARN"] == ref(synth, synth.stack.notifications.topic)
+    assert env["CREDLIFE_SENDER_EMAIL"] == {"Ref": "SenderEmail"}
+    assert env["CREDLIFE_AUTOMATION_PRINCIPAL_ARN"] == arn(synth, worker.role)
+    (sns,) = [s for s in statements if "sns:Publish" in actions_of([s])]
+    assert sns["Resource"] == ref(synth, synth.stack.notifications.topic)

@@ -50,7 +50,8 @@ def scanner_role_id(synth: Synth) -> str:
 
 @pytest.fixture(scope="module")
 def function(synth: Synth) -> dict[str, Any]:
-    properties: dict[str, Any] = synth.only("AWS::Lambda::Function")[1]["Properties"]
+    function_id = logical_id(synth, synth.stack.scanner.function)
+    properties: dict[str, Any] = synth.resources("AWS::Lambda::Function")[function_id]["Properties"]
     return properties
 
 
@@ -154,6 +155,10 @@ def test_scanner_environment_points_at_the_stack_resources(synth: Synth, functio
         "CREDLIFE_KMS_KEY_ID": arn(synth, synth.stack.project_key.key),
         "CREDLIFE_DRY_RUN": "true",
         "CREDLIFE_CONFIG": '{"policy":{}}',
+        "CREDLIFE_SECURITY_TOPIC_ARN": ref(synth, synth.stack.notifications.topic),
+        "CREDLIFE_SENDER_EMAIL": {"Ref": "SenderEmail"},
+        "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": arn(synth, synth.stack.scanner.role),
+        "CREDLIFE_REQUIRE_MFA_POLICY_ARN": ref(synth, synth.stack.require_mfa.policy),
         "POWERTOOLS_SERVICE_NAME": "credlife",
         "POWERTOOLS_METRICS_NAMESPACE": "CredentialLifecycle",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -173,7 +178,8 @@ def test_powertools_comes_from_the_published_layer_via_public_ssm_parameter(
 
 def test_scanner_logs_to_its_own_log_group_with_retention(synth: Synth, function: dict[str, Any]) -> None:
     # When the log group is read
-    log_group_id, log_group = synth.only("AWS::Logs::LogGroup")
+    log_group_id = logical_id(synth, synth.stack.scanner.log_group)
+    log_group = synth.resources("AWS::Logs::LogGroup")[log_group_id]
 
     # Then it has a retention and is the function's log group
     assert log_group["Properties"]["RetentionInDays"] == LOG_RETENTION_DAYS
@@ -184,9 +190,19 @@ def test_failed_invocations_go_to_an_encrypted_tls_only_dead_letter_queue(
     synth: Synth, function: dict[str, Any]
 ) -> None:
     # When the queue, its policy and the invoke config are read
-    queue_id, queue = synth.only("AWS::SQS::Queue")
-    _, queue_policy = synth.only("AWS::SQS::QueuePolicy")
-    _, invoke_config = synth.only("AWS::Lambda::EventInvokeConfig")
+    queue_id = logical_id(synth, synth.stack.scanner.dead_letter_queue)
+    queue = synth.resources("AWS::SQS::Queue")[queue_id]
+    (queue_policy,) = [
+        p
+        for p in synth.resources("AWS::SQS::QueuePolicy").values()
+        if p["Properties"]["Queues"] == [{"Ref": queue_id}]
+    ]
+    function_ref = ref(synth, synth.stack.scanner.function)
+    (invoke_config,) = [
+        c
+        for c in synth.resources("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == function_ref
+    ]
 
     # Then the function retries twice, then dead-letters to the queue
     assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
@@ -199,8 +215,7 @@ def test_failed_invocations_go_to_an_encrypted_tls_only_dead_letter_queue(
 
 def test_schedule_rule_targets_the_scanner(synth: Synth) -> None:
     # When the rule is read
-    _, rule = synth.only("AWS::Events::Rule")
-    props = rule["Properties"]
+    props = synth.resources("AWS::Events::Rule")[logical_id(synth, synth.stack.scanner.rule)]["Properties"]
     function_id = logical_id(synth, synth.stack.scanner.function)
 
     # Then it runs daily and its only target is the scanner, with retries and the dead-letter queue
@@ -275,6 +290,39 @@ def test_each_action_group_is_granted_only_on_its_scope(
             ]
         },
         "project-key": arn(synth, synth.stack.project_key.key),
+        "sender-identity": [
+            {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":ses:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":identity/",
+                        {"Ref": "SenderEmail"},
+                    ],
+                ]
+            },
+            {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":ses:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":identity/",
+                        {"Fn::Select": [1, {"Fn::Split": ["@", {"Ref": "SenderEmail"}]}]},
+                    ],
+                ]
+            },
+        ],
+        "security-topic": ref(synth, synth.stack.notifications.topic),
     }
 
     # When the statements granting any of the group's actions are collected
@@ -293,7 +341,7 @@ def test_role_writes_only_its_own_log_group(synth: Synth, scanner_role_id: str) 
     (statement,) = [
         s for s in role_statements(synth, scanner_role_id) if actions_of([s]) & {"logs:PutLogEvents"}
     ]
-    log_group_id, _ = synth.only("AWS::Logs::LogGroup")
+    log_group_id = logical_id(synth, synth.stack.scanner.log_group)
 
     # Then it is scoped to the function's log group and cannot create groups
     assert statement["Resource"] == {"Fn::GetAtt": [log_group_id, "Arn"]}

@@ -18,6 +18,7 @@ from moto import mock_aws
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from credlife.aws.calls import ApiCallCounter
+from credlife.aws.credentials import CredentialInventory
 from credlife.aws.errors import AccessDenied, NotFound, ReportNotReady, Throttled
 from credlife.aws.inventory import MAX_DELAY_S, REQUIRED_ACTIONS, IamInventory
 from credlife.domain.models import KeyStatus, User
@@ -231,10 +232,22 @@ def test_required_actions_cover_every_call_made(
     iam.create_user(UserName="u")
     iam.create_access_key(UserName="u")
 
-    # When every public method runs
+    # When every public method runs, with the listings the lifecycle adds (login profile reset flag,
+    # password policy, server certificates: `credentials.SCAN_ACTIONS`)
     (user,) = inventory.users()
     inventory.resolve_keys(user)
     inventory.account_id()
+    listings = CredentialInventory(iam, counter=counter)
+    listings.login_profile("u")
+    listings.password_policy()
+    listings.server_certificates()
+    listings.ssh_public_keys("u")
+    listings.signing_certificates("u")
+    with Stubber(iam) as stub:  # moto lacks ListServiceSpecificCredentials (see test_credentials.py)
+        stub.add_response(
+            "list_service_specific_credentials", {"ServiceSpecificCredentials": []}, {"UserName": "u"}
+        )
+        listings.service_credentials("u")
 
     # Then every call made is declared, and every declared action was used
     assert set(counter.snapshot()) == set(REQUIRED_ACTIONS)

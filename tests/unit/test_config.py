@@ -62,3 +62,13 @@ def test_a_bad_file_is_rejected_naming_the_field(
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read config file .*nope\.yaml"):
         load_settings(tmp_path / "nope.yaml", environ={})
+
+
+def test_the_require_mfa_policy_arn_comes_from_the_environment_into_the_policy() -> None:
+    from credlife.config import load_settings
+
+    arn = "arn:aws:iam::123456789012:policy/credlife-require-mfa"
+    settings = load_settings(environ={"CREDLIFE_REQUIRE_MFA_POLICY_ARN": arn})
+    assert settings.require_mfa_policy_arn == arn
+    assert settings.effective_policy.require_mfa_policy_arn == arn
+    assert load_settings(environ={}).effective_policy.require_mfa_policy_arn is None

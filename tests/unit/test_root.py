@@ -84,3 +84,41 @@ def test_recent_use_of_a_root_access_key_counts_too() -> None:
     used = (NOW - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     root = from_report(root_row(mfa=True, key1=True, key1_used=used))
     assert reasons(root) == {Reason.ROOT_ACCESS_KEYS, Reason.ROOT_RECENT_USE}
+
+
+def test_the_inventory_reads_the_root_row_of_a_hand_built_report_and_the_planner_only_alerts() -> None:
+    # Given IAM answering with a hand-built report (moto has no root row), through botocore's Stubber
+    import boto3
+    from botocore.stub import Stubber
+
+    from credlife.aws.inventory import IamInventory
+    from credlife.domain.models import AccountFacts, AccountSnapshot
+    from credlife.domain.planner import plan
+    from credlife.domain.policy import Policy
+
+    text = root_row(mfa=False, key1=True, key1_used="2026-05-30T10:00:00+00:00")
+    client = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    inventory = IamInventory(client, sts_client=boto3.client("sts", region_name="us-east-1"))
+    with Stubber(client) as stub:
+        stub.add_response("generate_credential_report", {"State": "COMPLETE"})
+        stub.add_response(
+            "get_credential_report",
+            {"Content": text.encode(), "ReportFormat": "text/csv", "GeneratedTime": NOW},
+        )
+        stub.add_response("get_account_authorization_details", {"UserDetailList": [], "IsTruncated": False})
+        assert inventory.users() == ()
+    root = inventory.root_account()
+    assert root == RootAccount(
+        mfa_active=False,
+        access_keys_active=(True, False),
+        password_last_used=None,
+        access_keys_last_used=(datetime(2026, 5, 30, 10, tzinfo=UTC), None),
+    )
+    # When planned: three alerts about root, never an action on it
+    snapshot = AccountSnapshot("123456789012", NOW, (), account=AccountFacts(root=root))
+    actions = plan(snapshot, Policy(dry_run=False), NOW)
+    assert [(a.user, a.action, a.reason) for a in actions] == [
+        ("<root_account>", ActionKind.ALERT, Reason.ROOT_ACCESS_KEYS),
+        ("<root_account>", ActionKind.ALERT, Reason.ROOT_NO_MFA),
+        ("<root_account>", ActionKind.ALERT, Reason.ROOT_RECENT_USE),
+    ]

@@ -235,6 +235,7 @@ def row_to_user(
     created: datetime | None = None,
     user_id: str | None = None,
     tags: Mapping[str, str] | None = None,
+    attached_policies: tuple[str, ...] = (),
 ) -> User:
     """The domain view of one report row: keys without ids (the report has none), `keys_resolved=False`.
     `path`, `created`, `user_id` and `tags` come from the authorization details when the caller has them
@@ -266,4 +267,5 @@ def row_to_user(
         access_keys=keys,
         login_profile=login_profile,
         mfa_active=bool(row.mfa_active),
+        attached_policies=attached_policies,
     )

@@ -37,6 +37,16 @@ REQUIRED_ACTIONS: Final = (
     "iam:GetAccountPasswordPolicy",
 )
 
+#: The listings the scheduled lifecycle calls (the per-user types only when enabled in the policy).
+SCAN_ACTIONS: Final = (
+    "iam:GetLoginProfile",
+    "iam:GetAccountPasswordPolicy",
+    "iam:ListServerCertificates",
+    "iam:ListSSHPublicKeys",
+    "iam:ListServiceSpecificCredentials",
+    "iam:ListSigningCertificates",
+)
+
 _T = TypeVar("_T")
 
 

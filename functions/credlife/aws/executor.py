@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from credlife.aws import credential_executor
 from credlife.aws.calls import ApiCallCounter
+from credlife.aws.credential_executor import CredentialActions
 from credlife.aws.errors import AwsError, NotFound, translate
 from credlife.aws.secrets import KeyVault, suppress_wire_logs
 from credlife.domain.actions import Action, ActionKind
@@ -31,11 +33,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("credlife.executor")
 
 #: What the executor calls itself (the vault and the state store declare their own).
-REQUIRED_ACTIONS: Final = (
+#: The access-key actions.
+KEY_ACTIONS: Final = (
     "iam:CreateAccessKey",
     "iam:UpdateAccessKey",
     "iam:DeleteAccessKey",
     "iam:ListAccessKeys",  # re-reads a key's status right before deleting it
+)
+REQUIRED_ACTIONS: Final = (
+    *KEY_ACTIONS,
+    *credential_executor.REQUIRED_ACTIONS,  # console passwords, MFA checks, the password policy
 )
 
 APPLIED: Final = "applied"
@@ -90,10 +97,12 @@ class Executor:
         vault: KeyVault,
         state: StateStorePort,
         counter: ApiCallCounter | None = None,
+        credentials: CredentialActions | None = None,
     ) -> None:
         self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
         if counter is not None:
             counter.attach(self._iam)
+        self._credentials = credentials
         self._vault = vault
         self._state = state
         # Key records of the current run, loaded at the first rotation that needs them (one Query per run).
@@ -156,7 +165,9 @@ class Executor:
         if action.action in _REPORT_ONLY:
             return Outcome(action, REPORTED, action.detail)
         if action.credential is not CredentialType.ACCESS_KEY:
-            return Outcome(action, SKIPPED, f"{action.credential.value} actions are not supported yet")
+            if self._credentials is None:
+                return Outcome(action, SKIPPED, f"{action.credential.value} actions are not configured")
+            return self._credentials.dispatch(run.account_id, action, run.now)
         handler: Callable[[_Run, Action], Outcome] = {
             ActionKind.WARN: self._warn,
             ActionKind.ROTATE: self._rotate,

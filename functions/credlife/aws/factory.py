@@ -15,6 +15,8 @@ from botocore.utils import parse_timestamp
 
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.channels import LoggingChannel, SesEmailChannel, SnsTopicChannel
+from credlife.aws.credential_executor import CredentialActions
+from credlife.aws.credentials import CredentialInventory
 from credlife.aws.executor import Executor
 from credlife.aws.inventory import IamInventory
 from credlife.aws.notifier import Notifier
@@ -63,15 +65,30 @@ def build_runtime(
         automation_principal_arn=settings.automation_principal_arn,
         counter=counter,
     )
-    executor = Executor(session.client("iam", config=RETRIES), vault=vault, state=state, counter=counter)
+    policy = settings.effective_policy
+    credential_actions = CredentialActions(
+        session.client("iam", config=RETRIES),
+        state=state,
+        require_mfa_policy_arn=policy.require_mfa_policy_arn,
+        password_baseline=policy.password_policy,
+        counter=counter,
+    )
+    executor = Executor(
+        session.client("iam", config=RETRIES),
+        vault=vault,
+        state=state,
+        counter=counter,
+        credentials=credential_actions,
+    )
     service = LifecycleService(
         inventory=inventory,
         state=state,
         executor=executor,
         notifications=build_notifications(settings, home, state, vault, counter),
-        policy=settings.policy,
+        policy=policy,
         account_id=inventory.account_id,
         api_calls=counter.snapshot,
+        credentials=CredentialInventory(session.client("iam", config=RETRIES), counter=counter),
     )
     return Runtime(settings, service, counter, inventory, state)
 

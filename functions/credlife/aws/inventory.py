@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, TypeVar
 import boto3
 from botocore.exceptions import ClientError
 
+from credlife.aws import credentials
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.credential_report import CredentialReport, parse_credential_report, row_to_user
 from credlife.aws.errors import AwsError, ReportNotReady, Throttled, translate
 from credlife.domain.models import AccessKey, KeyStatus, User
+from credlife.domain.root import RootAccount
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -37,6 +39,8 @@ REQUIRED_ACTIONS = (
     "iam:GetAccountAuthorizationDetails",
     "iam:ListAccessKeys",
     "sts:GetCallerIdentity",
+    # account facts and the login-profile reset flag, through `credentials.CredentialInventory`
+    *credentials.SCAN_ACTIONS,
 )
 
 #: Items per `GetAccountAuthorizationDetails` page: IAM's maximum.
@@ -119,6 +123,9 @@ class IamInventory:
                     created=_utc(detail["CreateDate"]),
                     user_id=detail["UserId"],
                     tags={tag["Key"]: tag["Value"] for tag in detail.get("Tags", ())},
+                    attached_policies=tuple(
+                        p["PolicyArn"] for p in detail.get("AttachedManagedPolicies", ()) if "PolicyArn" in p
+                    ),
                 )
             )
         if details:
@@ -128,6 +135,18 @@ class IamInventory:
                 "%d users are newer than the credential report and wait for the next scan", len(details)
             )
         return tuple(users)
+
+    def root_account(self) -> RootAccount | None:
+        """The `<root_account>` row of the last report read by `users()` (None: no root row, e.g. moto)."""
+        root = self.last_report.root if self.last_report is not None else None
+        if root is None:
+            return None
+        return RootAccount(
+            mfa_active=bool(root.mfa_active),
+            access_keys_active=tuple(bool(slot.active) for slot in root.key_slots),
+            password_last_used=root.password_last_used,
+            access_keys_last_used=tuple(slot.last_used_date for slot in root.key_slots),
+        )
 
     def resolve_keys(self, user: User) -> User:
         """The user with key ids, exact status and creation dates from one paginated `ListAccessKeys`.

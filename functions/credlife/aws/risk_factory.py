@@ -14,13 +14,35 @@ from botocore.config import Config
 from credlife.aws import alerts, signin_state
 from credlife.aws.alerts import LoggingAlertPublisher, LoggingOwnerCheck, SnsAlertPublisher
 from credlife.aws.calls import ApiCallCounter
+from credlife.aws.credential_executor import CredentialActions, MfaEnabledHook
 from credlife.aws.signin_state import DynamoSigninState
+from credlife.aws.state_store import DynamoStateStore
 from credlife.config import Settings
 from credlife.risk_monitor import AlertPublisherPort, RiskMonitor
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 5})
 #: Every action the event Lambda's role needs (the CDK construct grants exactly these).
 REQUIRED_ACTIONS = tuple(dict.fromkeys((*signin_state.REQUIRED_ACTIONS, *alerts.REQUIRED_ACTIONS)))
+
+
+def build_mfa_hook(
+    settings: Settings, session: boto3.Session, counter: ApiCallCounter
+) -> MfaEnabledHook | None:
+    """`EnableMFADevice` → detach the require-MFA policy at once. Only when the stack passed that policy's
+    ARN: the event function is then granted `credential_executor.MFA_LIFT_ACTIONS` on that policy."""
+    policy = settings.effective_policy
+    if policy.require_mfa_policy_arn is None:
+        return None
+    store = DynamoStateStore(
+        settings.state_table, session.client("dynamodb", config=RETRIES), counter=counter
+    )
+    actions = CredentialActions(
+        session.client("iam", config=RETRIES),
+        state=store,
+        require_mfa_policy_arn=policy.require_mfa_policy_arn,
+        counter=counter,
+    )
+    return MfaEnabledHook(actions, store, dry_run=policy.dry_run)
 
 
 @dataclass(frozen=True)
@@ -48,5 +70,11 @@ def build_event_runtime(settings: Settings, session: boto3.Session | None = None
     own = getattr(settings, "automation_principal_arn", None)
     if own and own not in policy.trusted_actor_arns:
         policy = policy.model_copy(update={"trusted_actor_arns": (*policy.trusted_actor_arns, own)})
-    monitor = RiskMonitor(state, policy, publisher=publisher, owner_check=LoggingOwnerCheck())
+    monitor = RiskMonitor(
+        state,
+        policy,
+        publisher=publisher,
+        owner_check=LoggingOwnerCheck(),
+        mfa_hook=build_mfa_hook(settings, session, counter),
+    )
     return EventRuntime(settings, monitor, counter)

@@ -5,6 +5,7 @@ Layout (partition key `pk`, sort key `sk`, both strings; TTL attribute `expires_
 | item | pk | sk |
 |---|---|---|
 | key record | `ACCOUNT#<account_id>` | `KEY#<user>#<key created, ISO-8601 UTC>` |
+| credential record | `ACCOUNT#<account_id>` | `CRED#<credential type>#<user>#<credential id>` |
 | audit entry | `AUDIT#<account_id>` | `<at, ISO-8601 UTC, microseconds>#<run_id>#<seq>-<random>` |
 | outbox item | `OUTBOX#<account_id>` | `MSG#<message item id>` |
 
@@ -36,7 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.errors import AwsError, translate
 from credlife.domain.messages import MessageItem
-from credlife.domain.models import AccessKey, KeyRecord, Notice, key_ref
+from credlife.domain.models import AccessKey, CredentialRecord, KeyRecord, Notice, cred_ref, key_ref
 from credlife.ports import AuditEntry
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 _NOTICES = "notices"
 #: Record attributes holding datetimes (ISO-8601 UTC strings).
 _DATETIME_FIELDS = ("rotated_at", "replacement_created", "deactivated_at", "first_seen_inactive")
+_CRED_DATETIME_FIELDS = ("detected_at", "resolved_at", "enforced_at", "deleted_at")
 
 
 def create_state_table(client: DynamoDBClient, name: str) -> str:
@@ -218,6 +220,170 @@ class DynamoStateStore:
     def record_deletion(self, account_id: str, user: str, key: AccessKey, *, at: datetime) -> None:
         self._update_plain(
             account_id, user, key, {"deleted_at": _s(_iso(at)), TTL_ATTRIBUTE: _n(_expiry(at))}
+        )
+
+    # -- other credentials (console password, MFA enforcement, ...): `CRED#<type>#<user>#<id>` items ----
+
+    def load_credential_records(self, account_id: str) -> dict[str, CredentialRecord]:
+        """Every credential record of the account (one paginated Query), keyed by `cred_ref`."""
+        records: dict[str, CredentialRecord] = {}
+        for item in self._query(
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+            ExpressionAttributeValues={":pk": _s(_account_pk(account_id)), ":prefix": _s("CRED#")},
+        ):
+            try:
+                notices = item.get(_NOTICES, {}).get("M", {})
+                record = CredentialRecord(
+                    user=_required(item, "user"),
+                    credential=_required(item, "credential"),
+                    credential_id=_required(item, "credential_id"),
+                    notices=tuple(
+                        sorted(
+                            (_decode_notice(v) for v in notices.values()),
+                            key=lambda n: (n.sent_at, n.stage),
+                        )
+                    ),
+                    **{name: _dt(item, name) for name in _CRED_DATETIME_FIELDS},
+                )
+            except (StateDecodeError, KeyError, ValueError, TypeError) as error:
+                log.error(
+                    "skipping an undecodable credential record",
+                    extra={
+                        "account_id": account_id,
+                        "sk": item.get(SORT_KEY, {}).get("S"),
+                        "error": str(error),
+                    },
+                )
+                continue
+            records[cred_ref(record.user, record.credential, record.credential_id)] = record
+        return records
+
+    def record_credential_notice(
+        self,
+        account_id: str,
+        user: str,
+        credential: str,
+        credential_id: str,
+        notice: Notice,
+        *,
+        detected_at: datetime | None = None,
+    ) -> bool:
+        """Store a notice once (False when already there); `detected_at` starts the grace period once."""
+        entry = _notice_key(notice)
+        value = _m(
+            {
+                "warns_of": _s(notice.warns_of),
+                "stage": _s(notice.stage),
+                "sent_at": _s(_iso(notice.sent_at)),
+                "deadline": _s(_iso(notice.deadline)),
+                "dry_run": {"BOOL": notice.dry_run},
+            }
+        )
+        names = {"#user": "user", "#c": "credential", "#cid": "credential_id", "#notices": _NOTICES}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":user": _s(user),
+            ":c": _s(credential),
+            ":cid": _s(credential_id),
+            ":empty": _m({}),
+        }
+        sets = ["#user = :user", "#c = :c", "#cid = :cid", "#notices = if_not_exists(#notices, :empty)"]
+        if detected_at is not None:
+            names["#det"] = "detected_at"
+            values[":det"] = _s(_iso(detected_at))
+            sets.append("#det = if_not_exists(#det, :det)")
+        key = _cred_key(account_id, user, credential, credential_id)
+        # create the item (and its map) first, then add the entry under a condition
+        self._call(
+            "UpdateItem",
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET " + ", ".join(sets),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            ),
+        )
+        try:
+            self._call(
+                "UpdateItem",
+                lambda: self._client.update_item(
+                    TableName=self.table_name,
+                    Key=key,
+                    UpdateExpression="SET #notices.#entry = :notice",
+                    ConditionExpression="attribute_not_exists(#notices.#entry)",
+                    ExpressionAttributeNames={"#notices": _NOTICES, "#entry": entry},
+                    ExpressionAttributeValues={":notice": value},
+                ),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def record_credential_detected(
+        self, account_id: str, user: str, credential: str, credential_id: str, *, at: datetime
+    ) -> None:
+        """Start a credential's clock once (e.g. first seen inactive): an existing `detected_at` wins."""
+        key = _cred_key(account_id, user, credential, credential_id)
+        self._call(
+            "UpdateItem",
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET #user = :user, #c = :c, #cid = :cid, #det = if_not_exists(#det, :det)",
+                ExpressionAttributeNames={
+                    "#user": "user",
+                    "#c": "credential",
+                    "#cid": "credential_id",
+                    "#det": "detected_at",
+                },
+                ExpressionAttributeValues={
+                    ":user": _s(user),
+                    ":c": _s(credential),
+                    ":cid": _s(credential_id),
+                    ":det": _s(_iso(at)),
+                },
+            ),
+        )
+
+    def record_credential_state(
+        self,
+        account_id: str,
+        user: str,
+        credential: str,
+        credential_id: str,
+        *,
+        at: Mapping[str, datetime],
+        remove: Sequence[str] = (),
+    ) -> None:
+        """Set datetime attributes (`enforced_at`, `resolved_at`, `deleted_at`, ...) and remove others
+        (`detected_at` when a grace episode ends)."""
+        names = {"#user": "user", "#c": "credential", "#cid": "credential_id"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":user": _s(user),
+            ":c": _s(credential),
+            ":cid": _s(credential_id),
+        }
+        sets = ["#user = :user", "#c = :c", "#cid = :cid"]
+        for index, (name, when) in enumerate(at.items()):
+            names[f"#a{index}"] = name
+            values[f":a{index}"] = _s(_iso(when))
+            sets.append(f"#a{index} = :a{index}")
+        removes = []
+        for index, name in enumerate(remove):
+            names[f"#r{index}"] = name
+            removes.append(f"#r{index}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        key = _cred_key(account_id, user, credential, credential_id)
+        self._call(
+            "UpdateItem",
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            ),
         )
 
     # -- audit ---------------------------------------------------------------------------------------
@@ -429,6 +595,15 @@ class _ConditionFailed(Exception):
 
 def _account_pk(account_id: str) -> str:
     return f"ACCOUNT#{account_id}"
+
+
+def _cred_key(
+    account_id: str, user: str, credential: str, credential_id: str
+) -> dict[str, AttributeValueTypeDef]:
+    return {
+        PARTITION_KEY: _s(_account_pk(account_id)),
+        SORT_KEY: _s(f"CRED#{credential}#{user}#{credential_id}"),
+    }
 
 
 def _audit_pk(account_id: str) -> str:

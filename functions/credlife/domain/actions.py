@@ -17,12 +17,16 @@ class ActionKind(StrEnum):
     ALERT = "alert"  # needs a human; the automation acts on nothing
     BLOCKED = "blocked"  # due now but waiting on something (e.g. the two-key quota)
     EXEMPT = "exempt"  # audited non-action: the user is out of scope
+    ENFORCE = "enforce"  # attach the require-MFA policy / set the password policy baseline
+    LIFT = "lift"  # detach the require-MFA policy once MFA is enabled
 
 
 #: Actions that change IAM. Everything else only informs.
-CHANGING_KINDS = frozenset({ActionKind.ROTATE, ActionKind.DEACTIVATE, ActionKind.DELETE})
+CHANGING_KINDS = frozenset(
+    {ActionKind.ROTATE, ActionKind.DEACTIVATE, ActionKind.DELETE, ActionKind.ENFORCE, ActionKind.LIFT}
+)
 #: Actions that can break a workload and so need prior notice.
-DISRUPTIVE_KINDS = frozenset({ActionKind.DEACTIVATE, ActionKind.DELETE})
+DISRUPTIVE_KINDS = frozenset({ActionKind.DEACTIVATE, ActionKind.DELETE, ActionKind.ENFORCE})
 
 
 class Reason(StrEnum):
@@ -42,6 +46,14 @@ class Reason(StrEnum):
     ROOT_NO_MFA = "root_no_mfa"
     ROOT_RECENT_USE = "root_recent_use"
     PASSWORD_POLICY_WEAK = "password_policy_weak"  # noqa: S105 - a reason code, not a secret
+    CONSOLE_NO_MFA = "console_no_mfa"
+    MFA_ENABLED = "mfa_enabled"
+    PASSWORD_UNUSED = "password_unused"  # noqa: S105 - a reason code, not a secret
+    PASSWORD_RESET_PENDING = "password_reset_pending"  # noqa: S105 - a reason code, not a secret
+    SERVER_CERT_EXPIRING = "server_certificate_expiring"
+    SERVER_CERT_EXPIRED = "server_certificate_expired"
+    CREDENTIAL_AGED = "credential_aged"
+    INACTIVE_CREDENTIAL_CLEANUP = "inactive_credential_cleanup"
 
 
 #: Reason code → the CIS AWS Foundations / AWS Security Hub controls it satisfies (DESIGN §3).
@@ -62,6 +74,14 @@ CONTROLS: dict[Reason, str] = {
     Reason.ROOT_NO_MFA: "CIS 2.5 / IAM.9",
     Reason.ROOT_RECENT_USE: "CIS 2.2 / IAM.6",
     Reason.PASSWORD_POLICY_WEAK: "CIS 2.7, 2.8 / IAM.7",
+    Reason.CONSOLE_NO_MFA: "CIS 2.10 / IAM.5",
+    Reason.MFA_ENABLED: "CIS 2.10 / IAM.5",
+    Reason.PASSWORD_UNUSED: "CIS 2.11 / IAM.8",
+    Reason.PASSWORD_RESET_PENDING: "CIS 2.11 / IAM.8",
+    Reason.SERVER_CERT_EXPIRING: "CIS 2.19",
+    Reason.SERVER_CERT_EXPIRED: "CIS 2.19",
+    Reason.CREDENTIAL_AGED: "CIS 2.12 (by analogy)",
+    Reason.INACTIVE_CREDENTIAL_CLEANUP: "CIS 2.11 (by analogy)",
 }
 
 

@@ -17,6 +17,7 @@ from string import Template
 from typing import Any, Final
 
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
+from credlife.domain.models import CredentialType
 from credlife.domain.owners import Owner
 
 #: Outcome statuses (the executor's) that mean "this happened" (or would have, in dry-run).
@@ -102,6 +103,8 @@ def compose(
     items: list[MessageItem] = []
     if status == "failed":
         return [_security_failure(facts, owner, now)]
+    if action.credential not in _KEY_CREDENTIALS:
+        return _credential_items(facts, owner, now)
     if kind is ActionKind.WARN and status in _DONE and action.warns_of is not None:
         items.append(_item(facts, owner, now, Audience.OWNER, *_warn_text(action, secret)))
     elif kind in {ActionKind.ROTATE, ActionKind.DEACTIVATE, ActionKind.DELETE} and status in _DONE:
@@ -132,6 +135,101 @@ def compose(
         todo = "nothing; or delete the inactive key yourself to let the rotation happen at the next run"
         items.append(_item(facts, owner, now, Audience.OWNER, title, todo))
     return items
+
+
+#: Credentials whose messages are the access-key texts below (an exempt user's row is a "user" row).
+_KEY_CREDENTIALS: Final = frozenset({CredentialType.ACCESS_KEY, CredentialType.USER})
+_KEY_CREDENTIAL_NAMES: Final = frozenset(c.value for c in _KEY_CREDENTIALS)
+#: Account-level rows go to the security team only.
+_ACCOUNT_CREDENTIALS: Final = frozenset(
+    {CredentialType.ROOT, CredentialType.PASSWORD_POLICY, CredentialType.SERVER_CERTIFICATE}
+)
+
+
+def _credential_items(facts: OutcomeFacts, owner: Owner, now: datetime) -> list[MessageItem]:
+    """Console password, MFA and account-level rows: one owner item (and a security copy of what
+    changed or needs a human); account-level rows go to the security team only."""
+    action, status = facts.action, facts.status
+    if status not in _DONE | {"reported"}:
+        return []
+    would = "would be" if action.dry_run else "will be"
+    deadline = utc(action.deadline) if action.deadline else "-"
+    subject = {
+        CredentialType.PASSWORD: "the console password",
+        CredentialType.MFA: "the console user without MFA",
+    }.get(action.credential, action.credential.value.replace("_", " "))
+    todo_mfa = (
+        "enable an MFA device: IAM console → Security credentials → Assign MFA device (`aws iam "
+        "create-virtual-mfa-device` + `aws iam enable-mfa-device`)"
+    )
+    if action.action is ActionKind.WARN:
+        outcome = {
+            ActionKind.ENFORCE: "restricted to MFA set-up only (require-MFA policy)",
+            ActionKind.DEACTIVATE: "set Inactive",
+            ActionKind.DELETE: "removed (console password)"
+            if action.credential is CredentialType.MFA
+            else "deleted",
+            ActionKind.ALERT: "reported to the security team",
+        }.get(action.warns_of or ActionKind.ALERT, "acted on")
+        title = f"{subject}{' ' + action.key_id if action.key_id else ''}: {would} {outcome} on {deadline}"
+        if action.reason is Reason.CONSOLE_NO_MFA:
+            todo = todo_mfa
+        elif action.credential is CredentialType.PASSWORD:
+            todo = (
+                "sign in to the console before the deadline if the password is still needed; "
+                "otherwise nothing"
+            )
+        else:
+            todo = (
+                "if it is still needed, create or upload a new one and switch to it before the deadline "
+                "(IAM records no last-used date for this credential, so only its age counts)"
+            )
+        return [_item(facts, owner, now, Audience.OWNER, title, todo)]
+    dry = status == "dry_run"
+    if action.action is ActionKind.ENFORCE and action.credential is CredentialType.MFA:
+        title = f"{subject}: {'would be' if dry else 'is now'} restricted to MFA set-up (require-MFA policy)"
+        items = [
+            _item(facts, owner, now, Audience.OWNER, title, f"{todo_mfa}; the restriction is lifted at once")
+        ]
+        return [*items, _item(facts, owner, now, Audience.SECURITY, title, "nothing; the owner was told")]
+    if action.action is ActionKind.LIFT:
+        title = f"MFA enabled: the require-MFA restriction {'would be' if dry else 'was'} lifted"
+        return [_item(facts, owner, now, Audience.OWNER, title, "nothing")]
+    if action.action is ActionKind.DEACTIVATE:
+        title = f"{subject} {action.key_id or ''}: {'would be' if dry else 'was'} set Inactive"
+        todo = "create or upload a new one if you still need access; the inactive one is deleted later"
+        return [_item(facts, owner, now, Audience.OWNER, title, todo)]
+    if action.action is ActionKind.DELETE and action.credential not in {
+        CredentialType.PASSWORD,
+        CredentialType.MFA,
+    }:
+        title = f"{subject} {action.key_id or ''}: {'would be' if dry else 'was'} deleted"
+        return [_item(facts, owner, now, Audience.OWNER, title, "nothing; it had been inactive")]
+    if action.action is ActionKind.DELETE:
+        title = f"{subject}: the console password {'would be' if dry else 'was'} deleted"
+        todo = "ask an administrator for a new console password if you need console access (then enable MFA)"
+        return [
+            _item(facts, owner, now, Audience.OWNER, title, todo),
+            _item(facts, owner, now, Audience.SECURITY, title, "nothing; the owner was told"),
+        ]
+    if action.action is ActionKind.ENFORCE:
+        title = f"account password policy {'would be' if dry else 'was'} set to the baseline"
+        return [_item(facts, owner, now, Audience.SECURITY, title, "nothing; review the new policy")]
+    if action.action is ActionKind.ALERT:
+        todo = {
+            Reason.PASSWORD_RESET_PENDING: (
+                "ask the user to sign in and set their password, or delete the login profile"
+            ),
+            Reason.PASSWORD_POLICY_WEAK: "set the account password policy to the baseline (or enforce it)",
+            Reason.SERVER_CERT_EXPIRING: "upload a renewed certificate and switch the load balancers to it",
+            Reason.SERVER_CERT_EXPIRED: "delete the expired certificate once nothing uses it",
+            Reason.CONSOLE_NO_MFA: todo_mfa,
+        }.get(action.reason, "act on it: the automation never changes the root user")
+        items = [_item(facts, owner, now, Audience.SECURITY, action.detail[:200], todo)]
+        if action.credential not in _ACCOUNT_CREDENTIALS:
+            items.append(_item(facts, owner, now, Audience.OWNER, action.detail[:200], todo))
+        return items
+    return []
 
 
 def _warn_text(action: Action, secret: str | None) -> tuple[str, str]:
@@ -243,6 +341,10 @@ def _item_id(action: Action, audience: Audience) -> str:
     created = (
         action.key_created.astimezone(UTC).replace(microsecond=0).isoformat() if action.key_created else "-"
     )
+    if action.credential not in _KEY_CREDENTIALS:  # e.g. `password:<created>`, `server_certificate:<name>`
+        created = f"{action.credential.value}:{action.key_id or created}"
+        if action.action is ActionKind.ALERT and action.stage:
+            created += f":{action.stage}"
     mode = "dry" if action.dry_run else "live"
     if action.action is ActionKind.WARN:
         deadline = action.deadline.astimezone(UTC).isoformat() if action.deadline else "-"
@@ -286,13 +388,15 @@ def render_digest(
     ordered = sorted(items, key=lambda i: (i.deadline or i.created_at, i.user, i.key_id or ""))
     dry = all(i.dry_run for i in ordered)
     deadlines = [i.deadline for i in ordered if i.deadline is not None and i.kind == "warn"]
-    subject = f"[credlife{' dry-run' if dry else ''}] {len(ordered)} access-key notice(s) for you"
+    keys_only = all(i.credential in _KEY_CREDENTIAL_NAMES for i in ordered)
+    noun = "access-key" if keys_only else "credential"
+    subject = f"[credlife{' dry-run' if dry else ''}] {len(ordered)} {noun} notice(s) for you"
     if deadlines:
         subject += f", earliest deadline {min(deadlines).astimezone(UTC):%Y-%m-%d}"
     intro = (
         "This is a DRY RUN: nothing was changed; each notice says what the automation would do."
         if dry
-        else "The credential-lifecycle automation has news about IAM access keys you own."
+        else f"The credential-lifecycle automation has news about IAM {noun}s you own."
     )
     common = {
         "account_id": account_id,
@@ -311,11 +415,17 @@ def render_digest(
 
 
 def _item_values(item: MessageItem, *, escape: bool) -> dict[str, str]:
+    is_key = item.credential in _KEY_CREDENTIAL_NAMES
+    title = (
+        f"Access key {item.key_id or ''} of {item.user} {item.title}"
+        if is_key
+        else f"{item.user}: {item.title}"
+    )
     values = {
         "user": item.user,
         "credential": item.credential.replace("_", " "),
-        "key_id": item.key_id or "(id not known yet)",
-        "title": f"Access key {item.key_id or ''} of {item.user} {item.title}".replace("  ", " "),
+        "key_id": item.key_id or ("(id not known yet)" if is_key else ""),
+        "title": title.replace("  ", " "),
         "deadline": utc(item.deadline) if item.deadline else "-",
         "reason": item.reason,
         "control": item.control,

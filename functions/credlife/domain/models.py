@@ -10,6 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from credlife.domain.credentials import (
+        ServerCertificate,
+        ServiceCredential,
+        SigningCertificate,
+        SshPublicKey,
+    )
+    from credlife.domain.password_policy import PasswordPolicy
+    from credlife.domain.root import RootAccount
 
 
 class KeyStatus(StrEnum):
@@ -24,6 +35,10 @@ class CredentialType(StrEnum):
     USER = "user"
     ROOT = "root"
     PASSWORD_POLICY = "password_policy"  # noqa: S105 - a credential type, not a secret
+    SERVER_CERTIFICATE = "server_certificate"
+    SSH_KEY = "ssh_key"
+    SERVICE_CREDENTIAL = "service_credential"
+    SIGNING_CERTIFICATE = "signing_certificate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +82,15 @@ class User:
     mfa_devices: tuple[MfaDevice, ...] = ()
     #: True once `ListAccessKeys` filled in the key ids.
     keys_resolved: bool = False
+    #: `GetLoginProfile`'s PasswordResetRequired, looked up only for console passwords never used (None:
+    #: not looked up).
+    password_reset_required: bool | None = None
+    #: ARNs of the managed policies attached to the user (from the authorization details, no extra call).
+    attached_policies: tuple[str, ...] = ()
+    #: Listed per user only when their type is enabled in the policy (None: not listed).
+    ssh_keys: tuple[SshPublicKey, ...] | None = None
+    service_credentials: tuple[ServiceCredential, ...] | None = None
+    signing_certificates: tuple[SigningCertificate, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +122,42 @@ class KeyRecord:
     first_seen_inactive: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CredentialRecord:
+    """Persisted lifecycle state of one credential other than an access key (console password, MFA
+    enforcement, ...), keyed by (user, credential type, credential id). `detected_at` starts a grace period
+    (e.g. a console user without MFA); `resolved_at` ends it (e.g. MFA enabled)."""
+
+    user: str
+    credential: str  # CredentialType value
+    credential_id: str
+    notices: tuple[Notice, ...] = ()
+    detected_at: datetime | None = None
+    resolved_at: datetime | None = None
+    enforced_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+def cred_ref(user: str, credential: str, credential_id: str) -> str:
+    """Identity of a non-access-key credential record inside an account."""
+    return f"{credential}|{user}|{credential_id}"
+
+
 def key_ref(user: str, created: datetime) -> str:
     """Stable identity of a key inside an account, usable before its id is known. IAM reports creation
     times to the second, in UTC; sub-seconds (moto) and other offsets are normalised away."""
     return f"{user}|{created.astimezone(UTC).replace(microsecond=0).isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFacts:
+    """What one scan knows about the account itself. `password_policy_known` is False when the policy
+    could not be read (then no drift is claimed)."""
+
+    root: RootAccount | None = None
+    password_policy: PasswordPolicy | None = None
+    password_policy_known: bool = False
+    server_certificates: tuple[ServerCertificate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +169,10 @@ class AccountSnapshot:
     records: Mapping[str, KeyRecord] = field(default_factory=dict)
     #: Users whose rotation was requested now ("rotate now"), mapped to who asked.
     rotate_now: Mapping[str, str] = field(default_factory=dict)
+    #: Records of the other credentials, keyed by `cred_ref(user, credential, credential_id)`.
+    credential_records: Mapping[str, CredentialRecord] = field(default_factory=dict)
+    #: Account-level facts (root row, password policy, server certificates); None when not inventoried.
+    account: AccountFacts | None = None
 
     def record_for(self, user: str, key: AccessKey) -> KeyRecord | None:
         return self.records.get(key_ref(user, key.created))

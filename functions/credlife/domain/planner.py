@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
+from credlife.domain.credential_planner import plan_account, plan_console, plan_other
 from credlife.domain.models import (
     AccessKey,
     AccountSnapshot,
@@ -22,6 +23,7 @@ from credlife.domain.models import (
     key_ref,
 )
 from credlife.domain.policy import Policy
+from credlife.domain.scheduling import episode_notices, schedule, stage
 
 _EXEMPT_TAG_OFF = frozenset({"", "false", "no", "0", "off"})
 #: Reasons whose deactivation means "old key of a rotation": deleted on the shorter rotation clock.
@@ -34,6 +36,7 @@ def plan(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> list[Actio
     actions: list[Action] = []
     for user in snapshot.users:
         actions.extend(plan_user(user, snapshot, policy, now, planner))
+    actions.extend(plan_account(snapshot, policy, now))
     return actions
 
 
@@ -46,8 +49,18 @@ def plan_user(
 ) -> list[Action]:
     exempt = exemption(user, policy)
     if exempt is not None:
-        if not user.access_keys:
+        others = (
+            len(user.ssh_keys or ())
+            + len(user.service_credentials or ())
+            + len(user.signing_certificates or ())
+        )
+        if not user.access_keys and user.login_profile is None and not others:
             return []
+        managed = [f"{len(user.access_keys)} access key(s)"] if user.access_keys else []
+        if user.login_profile is not None:
+            managed.append("console password")
+        if others:
+            managed.append(f"{others} other credential(s)")
         return [
             Action(
                 user=user.name,
@@ -56,10 +69,15 @@ def plan_user(
                 reason=exempt,
                 due=now,
                 dry_run=policy.dry_run,
-                detail=f"{len(user.access_keys)} access key(s) not managed: {exempt.value}",
+                detail=f"{' and '.join(managed)} not managed: {exempt.value}",
             )
         ]
-    return (planner or _KeyPlanner(snapshot, policy, now)).run(user)
+    actions = (planner or _KeyPlanner(snapshot, policy, now)).run(user) if user.access_keys else []
+    if user.login_profile is not None or user.mfa_active:
+        actions.extend(plan_console(user, snapshot, policy, now))
+    if user.ssh_keys or user.service_credentials or user.signing_certificates:
+        actions.extend(plan_other(user, snapshot, policy, now))
+    return actions
 
 
 def exemption(user: User, policy: Policy) -> Reason | None:
@@ -190,7 +208,7 @@ class _KeyPlanner:
                     due=due,
                     deadline=deadline,
                     warns_of=ActionKind.DEACTIVATE,
-                    stage=_stage(deadline - self.now, self.policy.rotation_warn_days),
+                    stage=stage(deadline - self.now, self.policy.rotation_warn_days),
                     severity=Severity.MEDIUM,
                     detail=(
                         f"key is {age} days old; a new key is handed over through Secrets Manager{requested}"
@@ -293,28 +311,29 @@ class _KeyPlanner:
         action needs notice; a notice belongs to this episode only if it announced a deadline at or
         after `natural_due` (a key used again starts a new episode)."""
         notices = self._notices(record, kind, natural_due)
-        first = min((n.sent_at for n in notices), default=None)
-        deadline = max(natural_due, (first or self.now) + self.notice) if needs_notice else natural_due
-        noticed = first is not None or not needs_notice
-        if noticed and self.now >= deadline:
-            return [self._action(key, kind, reason, due=deadline, severity=severity, detail=detail)]
-        if early is not None and first is not None and first < self.now:
-            return [self._action(key, kind, early, due=self.now, severity=severity, detail=detail)]
-        stage = _stage(deadline - self.now, warn_days)
-        if stage != "notice":
-            if any(_stage_days(n.stage) <= _stage_days(stage) for n in notices):
-                return []  # this stage, or a later one, was already sent
-        elif not (needs_notice and first is None and self.now >= deadline - self.notice):
-            return []  # no stage reached yet (the minimum notice goes out even without a stage)
+        step = schedule(
+            now=self.now,
+            natural_due=natural_due,
+            warn_days=warn_days,
+            notices=notices,
+            notice=self.notice,
+            needs_notice=needs_notice,
+            early_ok=early is not None,
+        )
+        if step is None:
+            return []
+        if step.act:
+            why = early if step.early and early is not None else reason
+            return [self._action(key, kind, why, due=step.due, severity=severity, detail=detail)]
         return [
             self._action(
                 key,
                 ActionKind.WARN,
                 reason,
-                due=self.now,
-                deadline=deadline,
+                due=step.due,
+                deadline=step.deadline,
                 warns_of=kind,
-                stage=stage,
+                stage=step.stage,
                 severity=Severity.INFO,
                 detail=detail,
             )
@@ -323,13 +342,7 @@ class _KeyPlanner:
     def _notices(self, record: KeyRecord | None, kind: ActionKind, natural_due: datetime) -> list[Notice]:
         if record is None:
             return []
-        return [
-            n
-            for n in record.notices
-            if n.warns_of == kind.value
-            and n.deadline >= natural_due
-            and (self.policy.dry_run or not n.dry_run)
-        ]
+        return episode_notices(record.notices, kind.value, natural_due, dry_run=self.policy.dry_run)
 
     def _replacement(
         self, key: AccessKey, record: KeyRecord | None, siblings: Sequence[AccessKey]
@@ -411,14 +424,3 @@ def _days(n: int) -> timedelta:
 
 def _date(value: datetime) -> str:
     return value.strftime("%Y-%m-%d")
-
-
-def _stage(remaining: timedelta, warn_days: Sequence[int]) -> str:
-    """The latest warning stage reached with `remaining` time to the deadline ("7d"), or "notice"."""
-    reached = [d for d in warn_days if remaining <= _days(d)]
-    return f"{min(reached)}d" if reached else "notice"
-
-
-def _stage_days(stage: str) -> int:
-    """Days before the deadline a stage stands for ("7d" → 7); the bare "notice" stage counts as 0."""
-    return int(stage[:-1]) if stage.endswith("d") and stage[:-1].isdigit() else 0

@@ -5,9 +5,11 @@ tests. Unknown fields are rejected so a typo in a config file is an error, not a
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from credlife.domain.password_policy import PasswordPolicyBaseline
 
 Days = Annotated[int, Field(ge=0, le=3650)]
 
@@ -35,6 +37,37 @@ class Policy(BaseModel):
     delete_inactive_after_days: Days = 30
     delete_warn_days: tuple[Days, ...] = (7,)
 
+    # -- console users without MFA (CIS 2.10, IAM.5)
+    #: Days from detection (persisted) until the enforcement below.
+    mfa_grace_days: Days = 7
+    mfa_warn_days: tuple[Days, ...] = (7, 3, 1)
+    #: "policy": attach the require-MFA managed policy; "delete_login_profile": remove the console
+    #: password; "alert": never act, only warn and report.
+    mfa_enforcement: Literal["policy", "delete_login_profile", "alert"] = "policy"
+    #: The require-MFA managed policy (the stack passes CREDLIFE_REQUIRE_MFA_POLICY_ARN); without it,
+    #: "policy" enforcement only reports.
+    require_mfa_policy_arn: str | None = None
+
+    # -- console passwords (CIS 2.11, IAM.8)
+    password_unused_days: Days = 45
+    password_warn_days: tuple[Days, ...] = (7,)
+
+    # -- SSH public keys (CodeCommit), service-specific credentials, signing certificates: IAM records no
+    #    last-used date for them, so age rules only. Each type costs one list call per user: off by default.
+    ssh_keys_enabled: bool = False
+    service_credentials_enabled: bool = False
+    signing_certificates_enabled: bool = False
+    #: Set Inactive at this age (warned `other_warn_days` before) ...
+    other_credentials_max_age_days: Days = 90
+    other_warn_days: tuple[Days, ...] = (14, 7, 1)
+    #: ... and delete (SSH keys, service-specific credentials) this long after they became inactive.
+    other_delete_inactive_after_days: Days = 30
+
+    # -- account level
+    server_certificate_warn_days: tuple[Days, ...] = (30, 7, 1)
+    root_recent_use_days: Days = 30
+    password_policy: PasswordPolicyBaseline = Field(default_factory=PasswordPolicyBaseline)
+
     # -- safety
     #: A disruptive action (deactivate, delete) happens only this long after the owner's first warning.
     notice_days: Days = 7
@@ -48,7 +81,15 @@ class Policy(BaseModel):
     #: The project's own IAM users (if any); never acted on.
     own_principals: tuple[str, ...] = ()
 
-    @field_validator("rotation_warn_days", "unused_warn_days", "delete_warn_days")
+    @field_validator(
+        "rotation_warn_days",
+        "unused_warn_days",
+        "delete_warn_days",
+        "mfa_warn_days",
+        "password_warn_days",
+        "server_certificate_warn_days",
+        "other_warn_days",
+    )
     @classmethod
     def _sorted_desc(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(sorted(set(value), reverse=True))

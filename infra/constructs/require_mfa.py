@@ -1,0 +1,27 @@
+"""The project's require-MFA customer-managed policy (DESIGN §3): attached by the scanner to a console user
+still without MFA after the grace period, detached when one is enabled. The document is
+`infra.constants.REQUIRE_MFA_POLICY_DOCUMENT`, a tested copy of `credlife.domain.mfa_policy`'s."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra.constants import (
+    REQUIRE_MFA_POLICY_DESCRIPTION,
+    REQUIRE_MFA_POLICY_DOCUMENT,
+    REQUIRE_MFA_POLICY_NAME,
+)
+
+
+class RequireMfaPolicy(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.policy = iam.ManagedPolicy(
+            self,
+            "Policy",
+            managed_policy_name=REQUIRE_MFA_POLICY_NAME,
+            description=REQUIRE_MFA_POLICY_DESCRIPTION,
+            document=iam.PolicyDocument.from_json(REQUIRE_MFA_POLICY_DOCUMENT),
+        )
+        self.policy_arn = self.policy.managed_policy_arn
