@@ -247,6 +247,11 @@ EVENTS_MAX_EVENT_AGE_HOURS = 2
 EVENT_MONITOR_ACTIONS: tuple[ActionGroup, ...] = (
     ActionGroup("dynamodb", ("GetItem", "PutItem", "UpdateItem", "Query"), "state-table"),
     ActionGroup("sns", ("Publish",), "security-topic"),
+    # "was this you?": the user's owner from its tags, mailed from the sender identity
+    ActionGroup("iam", ("GetUser", "ListAttachedUserPolicies"), "users"),
+    ActionGroup("ses", ("SendEmail",), "sender-identity"),
+    # EnableMFADevice lifts MFA enforcement at once: detaching only the require-MFA policy (condition)
+    ActionGroup("iam", ("DetachUserPolicy",), "users-require-mfa"),
     ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
 )
 #: The Lambda runtime's own needs of an asynchronously invoked function with a dead-letter queue.

@@ -91,6 +91,13 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
             "active tracing) use '*': X-Ray has no resource-level permissions.",
         ),
         Acknowledged(
+            EVENTS_POLICY,
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::{account}:user/*]",
+            "The event monitor reads any signing-in user's tags (GetUser) to find its owner for the "
+            "'was this you?' email, and detaches the require-MFA policy from any user who enables MFA: "
+            "DetachUserPolicy is conditioned on iam:PolicyARN being that one policy.",
+        ),
+        Acknowledged(
             EVENTS_FUNCTION,
             "AwsSolutions-L1",
             "Pinned to python3.12 to match the AWS-published Powertools layer, like the scanner.",

@@ -87,6 +87,9 @@ class CredentialLifecycleStack(Stack):
             topic=topic,
             runtime_config_json=config.runtime_config_json(),
             automation_principal_arn=self.scanner.role.role_arn,
+            require_mfa_policy_arn=self.require_mfa.policy_arn,
+            sender_email=sender,
+            sender_identity_arns=identities,
         )
         self.rotate_now = RotateNow(
             self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -44,8 +44,13 @@ class EventMonitor(Construct):
         topic: sns.ITopic,
         runtime_config_json: str,
         automation_principal_arn: str,
+        require_mfa_policy_arn: str,
+        sender_email: str,
+        sender_identity_arns: list[str],
     ) -> None:
+        """`require_mfa_policy_arn`: the only policy the function may detach (when MFA gets enabled)."""
         super().__init__(scope, construct_id)
+        users = Stack.of(self).format_arn(service="iam", region="", resource="user", resource_name="*")
         self.handler = ProjectFunction(
             self,
             "Handler",
@@ -59,11 +64,17 @@ class EventMonitor(Construct):
                 "state-table": [table.table_arn],
                 "security-topic": [topic.topic_arn],
                 "project-key": [key.key_arn],
+                "users": [users],
+                "users-require-mfa": [users],
+                "sender-identity": sender_identity_arns,
             },
+            conditions={"users-require-mfa": {"ArnEquals": {"iam:PolicyARN": require_mfa_policy_arn}}},
             environment={
                 "CREDLIFE_STATE_TABLE": table.table_name,
                 "CREDLIFE_SECURITY_TOPIC_ARN": topic.topic_arn,
                 "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": automation_principal_arn,
+                "CREDLIFE_REQUIRE_MFA_POLICY_ARN": require_mfa_policy_arn,
+                "CREDLIFE_SENDER_EMAIL": sender_email,
                 "CREDLIFE_CONFIG": runtime_config_json,
             },
         )

@@ -110,6 +110,7 @@ class ProjectFunction(Construct):
         groups: Sequence[ActionGroup],
         resources: Mapping[Scope, list[str]],
         environment: Mapping[str, str],
+        conditions: Mapping[Scope, Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "LogGroup", retention=RETENTION[LOG_RETENTION_DAYS])
@@ -117,7 +118,7 @@ class ProjectFunction(Construct):
         self.role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
         )
-        grant_groups(self.role, groups, resources)
+        grant_groups(self.role, groups, resources, conditions)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteOwnLogGroup",

@@ -86,6 +86,9 @@ def test_event_function_runs_the_events_handler_with_its_environment(synth: Synt
     assert env["CREDLIFE_SECURITY_TOPIC_ARN"] == ref(synth, synth.stack.notifications.topic)
     # the scanner's own key rotations are never "key created for another user"
     assert env["CREDLIFE_AUTOMATION_PRINCIPAL_ARN"] == arn(synth, synth.stack.scanner.role)
+    # EnableMFADevice lifts enforcement of this policy; "was this you?" mails come from the sender
+    assert env["CREDLIFE_REQUIRE_MFA_POLICY_ARN"] == ref(synth, synth.stack.require_mfa.policy)
+    assert env["CREDLIFE_SENDER_EMAIL"] == {"Ref": "SenderEmail"}
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
 
 
@@ -94,15 +97,31 @@ def test_event_function_role_may_do_exactly_the_risk_factory_actions_on_its_reso
     statements = role_statements(synth, logical_id(synth, monitor.role))
 
     assert actions_of(statements) == event_monitor_role_actions()
+    scanner = role_statements(synth, logical_id(synth, synth.stack.scanner.role))
+
+    def scanner_statement(action: str) -> dict[str, Any]:
+        (found,) = [s for s in scanner if action in actions_of([s])]
+        return found
+
+    users = {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":user/*"]]
+    }
     expected = {
         "state-table": arn(synth, synth.stack.state_table.table),
         "security-topic": ref(synth, synth.stack.notifications.topic),
         "project-key": arn(synth, synth.stack.project_key.key),
+        "users": users,
+        "users-require-mfa": users,
+        "sender-identity": scanner_statement("ses:SendEmail")["Resource"],
     }
     for group in EVENT_MONITOR_ACTIONS:
         (statement,) = [s for s in statements if actions_of([s]) & set(group.qualified())]
         assert actions_of([statement]) == set(group.qualified())
         assert statement["Resource"] == expected[group.scope]
+    # lifting MFA enforcement may detach the require-MFA policy and nothing else, as for the scanner
+    (detach,) = [s for s in statements if "iam:DetachUserPolicy" in actions_of([s])]
+    assert detach["Condition"] == scanner_statement("iam:DetachUserPolicy")["Condition"]
+    assert "iam:PolicyARN" in detach["Condition"]["ArnEquals"]
 
 
 # -- rotate now

@@ -75,3 +75,16 @@ def test_an_unknown_user_is_a_typed_error(check: tuple[EmailOwnerCheck, ApiCallC
     owner_check, _ = check
     with pytest.raises(NotFound):
         owner_check.ask_owner(ACCOUNT, "ghost", ALERT)
+
+
+def test_the_event_runtime_mails_owners_only_when_a_sender_is_configured() -> None:
+    from credlife.aws.alerts import LoggingOwnerCheck
+    from credlife.aws.risk_factory import build_owner_check
+    from credlife.config import parse_settings
+
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        without = build_owner_check(parse_settings({}), session, ApiCallCounter())
+        with_sender = build_owner_check(parse_settings({"sender_email": SENDER}), session, ApiCallCounter())
+    assert isinstance(without, LoggingOwnerCheck)
+    assert isinstance(with_sender, EmailOwnerCheck)

@@ -12,17 +12,29 @@ import boto3
 from botocore.config import Config
 
 from credlife.aws import alerts, signin_state
-from credlife.aws.alerts import LoggingAlertPublisher, LoggingOwnerCheck, SnsAlertPublisher
+from credlife.aws.alerts import EmailOwnerCheck, LoggingAlertPublisher, LoggingOwnerCheck, SnsAlertPublisher
 from credlife.aws.calls import ApiCallCounter
-from credlife.aws.credential_executor import CredentialActions, MfaEnabledHook
+from credlife.aws.channels import SesEmailChannel
+from credlife.aws.credential_executor import MFA_LIFT_ACTIONS, CredentialActions, MfaEnabledHook
 from credlife.aws.signin_state import DynamoSigninState
 from credlife.aws.state_store import DynamoStateStore
 from credlife.config import Settings
-from credlife.risk_monitor import AlertPublisherPort, RiskMonitor
+from credlife.risk_monitor import AlertPublisherPort, OwnerCheckPort, RiskMonitor
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 5})
-#: Every action the event Lambda's role needs (the CDK construct grants exactly these).
-REQUIRED_ACTIONS = tuple(dict.fromkeys((*signin_state.REQUIRED_ACTIONS, *alerts.REQUIRED_ACTIONS)))
+#: Every action the event Lambda's role needs (the CDK construct grants exactly these): sign-in state, the
+#: security topic, the "was this you?" email (when a sender is configured) and lifting MFA enforcement on
+#: `EnableMFADevice` (DetachUserPolicy only for the require-MFA policy).
+REQUIRED_ACTIONS = tuple(
+    dict.fromkeys(
+        (
+            *signin_state.REQUIRED_ACTIONS,
+            *alerts.REQUIRED_ACTIONS,
+            *EmailOwnerCheck.REQUIRED_ACTIONS,
+            *MFA_LIFT_ACTIONS,
+        )
+    )
+)
 
 
 def build_mfa_hook(
@@ -43,6 +55,22 @@ def build_mfa_hook(
         counter=counter,
     )
     return MfaEnabledHook(actions, store, dry_run=policy.dry_run)
+
+
+def build_owner_check(settings: Settings, session: boto3.Session, counter: ApiCallCounter) -> OwnerCheckPort:
+    """ "Was this you?" by email to the user's owner when an SES sender is configured; else a log line."""
+    sender = settings.email_sender
+    if not sender:
+        return LoggingOwnerCheck()
+    channel = SesEmailChannel(
+        session.client("sesv2", config=RETRIES),
+        sender=sender,
+        configuration_set=settings.notifications.ses_configuration_set,
+        counter=counter,
+    )
+    return EmailOwnerCheck(
+        channel, settings.notifications.owner_rules(), session.client("iam", config=RETRIES), counter=counter
+    )
 
 
 @dataclass(frozen=True)
@@ -74,7 +102,7 @@ def build_event_runtime(settings: Settings, session: boto3.Session | None = None
         state,
         policy,
         publisher=publisher,
-        owner_check=LoggingOwnerCheck(),
+        owner_check=build_owner_check(settings, session, counter),
         mfa_hook=build_mfa_hook(settings, session, counter),
     )
     return EventRuntime(settings, monitor, counter)
