@@ -152,15 +152,7 @@ class DynamoStateStore:
     def record_notice(self, account_id: str, user: str, key: AccessKey, notice: Notice) -> bool:
         """Store a notice once per key, action, stage, deadline and live/dry: False when already there."""
         entry = _notice_key(notice)
-        value = _m(
-            {
-                "warns_of": _s(notice.warns_of),
-                "stage": _s(notice.stage),
-                "sent_at": _s(_iso(notice.sent_at)),
-                "deadline": _s(_iso(notice.deadline)),
-                "dry_run": {"BOOL": notice.dry_run},
-            }
-        )
+        value = _encode_notice(notice)
         # The first notice of a key creates its item; later ones add an entry to the item's map. Items are
         # never deleted, so once the put finds the item, the conditional update decides alone.
         try:
@@ -271,15 +263,7 @@ class DynamoStateStore:
     ) -> bool:
         """Store a notice once (False when already there); `detected_at` starts the grace period once."""
         entry = _notice_key(notice)
-        value = _m(
-            {
-                "warns_of": _s(notice.warns_of),
-                "stage": _s(notice.stage),
-                "sent_at": _s(_iso(notice.sent_at)),
-                "deadline": _s(_iso(notice.deadline)),
-                "dry_run": {"BOOL": notice.dry_run},
-            }
-        )
+        value = _encode_notice(notice)
         names = {"#user": "user", "#c": "credential", "#cid": "credential_id", "#notices": _NOTICES}
         values: dict[str, AttributeValueTypeDef] = {
             ":user": _s(user),
@@ -621,6 +605,18 @@ def _record_key(account_id: str, user: str, key: AccessKey) -> dict[str, Attribu
         PARTITION_KEY: _s(_account_pk(account_id)),
         SORT_KEY: _s(f"KEY#{user}#{_created(key.created)}"),
     }
+
+
+def _encode_notice(notice: Notice) -> AttributeValueTypeDef:
+    return _m(
+        {
+            "warns_of": _s(notice.warns_of),
+            "stage": _s(notice.stage),
+            "sent_at": _s(_iso(notice.sent_at)),
+            "deadline": _s(_iso(notice.deadline)),
+            "dry_run": {"BOOL": notice.dry_run},
+        }
+    )
 
 
 def _notice_key(notice: Notice) -> str:
