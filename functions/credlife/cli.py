@@ -1,5 +1,5 @@
-"""`credlife`: the operator's command line. `plan` (read-only), `apply`, `demo` (in-process moto), and
-`replay` (sign-in and IAM events through the risk rules, offline).
+"""`credlife`: the operator's command line. `plan` and `report` (read-only), `apply`, `demo` (in-process
+moto), and `replay` (sign-in and IAM events through the risk rules, offline).
 
 Exit codes: 0 nothing to do, 1 findings or actions, 2 error. Every command takes `--config FILE` (JSON or
 YAML, the same settings schema as the Lambda functions)."""
@@ -65,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--user", help="only this IAM user")
     apply.set_defaults(func=_apply)
 
+    report = commands.add_parser(
+        "report",
+        parents=[common],
+        help="read-only: write report.html, report.csv and report.json for the account",
+        description="The same inventory and plan as `plan` (changes nothing), written to DIR as "
+        "report.html (one self-contained page: charts and a table per user, no network needed to view), "
+        "report.csv and report.json (one row per credential, with reason codes and CIS / Security Hub "
+        "controls, and a control summary). Actions taken come from the state table's audit log when it "
+        "exists. Exit codes as for plan.",
+    )
+    report.add_argument("--out", required=True, metavar="DIR", help="folder for the three files")
+    report.set_defaults(func=_report)
+
     demo = commands.add_parser(
         "demo",
         parents=[common],
@@ -122,6 +135,41 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
             f"{' (dry-run policy)' if summary.dry_run else ''}; {sum(summary.api_calls.values())} API calls",
             file=out,
         )
+    return _exit_code(summary.actions, summary.failures)
+
+
+def _report(args: argparse.Namespace, out: TextIO) -> int:
+    from pathlib import Path
+
+    from credlife.aws.errors import NotFound
+    from credlife.aws.factory import build_runtime
+    from credlife.report import build_report, write_report
+
+    settings = _settings(args)
+    runtime = build_runtime(settings)
+    now = datetime.now(UTC)
+    summary, snapshot, resolved = runtime.service.plan_with_snapshot(now, allow_missing_state=True)
+    try:
+        audit = runtime.state.audit_log(summary.account_id)
+    except NotFound:  # no state table yet: no actions were ever taken
+        audit = None
+    report = build_report(
+        account_id=summary.account_id,
+        now=now,
+        dry_run=summary.dry_run,
+        actions=summary.actions,
+        users=[resolved.get(u.name, u) for u in snapshot.users],
+        audit=audit,
+        unused_after_days=runtime.service.policy.unused_after_days,
+    )
+    written = write_report(report, Path(args.out))
+    for failure in summary.failures:
+        print(f"credlife: {failure}", file=sys.stderr)
+    print(
+        f"{len(report.rows)} credential row(s) for {summary.users} user(s) in account {summary.account_id}: "
+        + ", ".join(str(path) for path in written.values()),
+        file=out,
+    )
     return _exit_code(summary.actions, summary.failures)
 
 

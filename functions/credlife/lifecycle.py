@@ -97,7 +97,18 @@ class LifecycleService:
 
         `allow_missing_state` lets an operator plan from a laptop before the stack (and its state table)
         exists: the plan is then a first run's plan (every disruptive action starts with a notice)."""
-        return self._plan(self._snapshot(now, only_user, allow_missing_state=allow_missing_state), now)
+        summary, _, resolved = self.plan_with_snapshot(
+            now, only_user=only_user, allow_missing_state=allow_missing_state
+        )
+        return summary, resolved
+
+    def plan_with_snapshot(
+        self, now: datetime, *, only_user: str | None = None, allow_missing_state: bool = False
+    ) -> tuple[RunSummary, AccountSnapshot, dict[str, User]]:
+        """`plan`, plus the snapshot it planned from (every user, for the report)."""
+        snapshot = self._snapshot(now, only_user, allow_missing_state=allow_missing_state)
+        summary, resolved = self._plan(snapshot, now)
+        return summary, snapshot, resolved
 
     def run(
         self, now: datetime, *, only_user: str | None = None, rotate_now: Mapping[str, str] | None = None
@@ -112,7 +123,9 @@ class LifecycleService:
         snapshot = self._start_inactive_clocks(snapshot, now)
         summary, resolved = self._plan(snapshot, now)
         if rotate_now:  # "rotate now" is about access keys: the other credentials wait for the schedule
-            summary.actions = [a for a in summary.actions if a.credential in _KEY_ROWS]
+            summary.actions = [
+                a for a in summary.actions if a.credential in _KEY_ROWS and a.action is not ActionKind.ADVISE
+            ]
         users = {u.name: u for u in snapshot.users}
         by_user: dict[str, list[Action]] = {}
         for action in summary.actions:
@@ -296,8 +309,8 @@ def count_changes(summary: RunSummary) -> dict[str, int]:
 
 
 def is_finding(action: Action) -> bool:
-    """Anything but an audited exemption is a finding (CLI exit code 1)."""
-    return action.action is not ActionKind.EXEMPT
+    """Anything but an audited exemption or best-practice advice is a finding (CLI exit code 1)."""
+    return action.action not in {ActionKind.EXEMPT, ActionKind.ADVISE}
 
 
 __all__ = ["LifecycleService", "count_changes", "is_finding", "key_ref"]

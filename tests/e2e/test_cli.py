@@ -290,6 +290,7 @@ def test_missing_config_file_exits_2(
     [
         ("plan", "Changes nothing"),
         ("apply", "dry_run"),
+        ("report", "--out"),
         ("demo", "--days"),
     ],
 )

@@ -236,6 +236,9 @@ def row_to_user(
     user_id: str | None = None,
     tags: Mapping[str, str] | None = None,
     attached_policies: tuple[str, ...] = (),
+    inline_policies: tuple[str, ...] = (),
+    groups: tuple[str, ...] = (),
+    permissions_boundary: str | None = None,
 ) -> User:
     """The domain view of one report row: keys without ids (the report has none), `keys_resolved=False`.
     `path`, `created`, `user_id` and `tags` come from the authorization details when the caller has them
@@ -268,4 +271,7 @@ def row_to_user(
         login_profile=login_profile,
         mfa_active=bool(row.mfa_active),
         attached_policies=attached_policies,
+        inline_policies=inline_policies,
+        groups=groups,
+        permissions_boundary=permissions_boundary,
     )

@@ -54,7 +54,7 @@ SKIPPED: Final = "skipped"
 
 #: Execution order: deletions make room for rotations; informing actions come last.
 _ORDER: Final = {ActionKind.DELETE: 0, ActionKind.ROTATE: 1, ActionKind.DEACTIVATE: 2}
-_REPORT_ONLY: Final = frozenset({ActionKind.ALERT, ActionKind.BLOCKED, ActionKind.EXEMPT})
+_REPORT_ONLY: Final = frozenset({ActionKind.ALERT, ActionKind.BLOCKED, ActionKind.EXEMPT, ActionKind.ADVISE})
 _MAX_KEYS_PER_USER: Final = 2
 _T = TypeVar("_T")
 

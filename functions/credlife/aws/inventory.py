@@ -126,6 +126,11 @@ class IamInventory:
                     attached_policies=tuple(
                         p["PolicyArn"] for p in detail.get("AttachedManagedPolicies", ()) if "PolicyArn" in p
                     ),
+                    inline_policies=tuple(
+                        p["PolicyName"] for p in detail.get("UserPolicyList", ()) if "PolicyName" in p
+                    ),
+                    groups=tuple(detail.get("GroupList", ())),
+                    permissions_boundary=detail.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn"),
                 )
             )
         if details:

@@ -19,6 +19,7 @@ class ActionKind(StrEnum):
     EXEMPT = "exempt"  # audited non-action: the user is out of scope
     ENFORCE = "enforce"  # attach the require-MFA policy / set the password policy baseline
     LIFT = "lift"  # detach the require-MFA policy once MFA is enabled
+    ADVISE = "advise"  # best-practice advice (IAM's own guidance): informs, never acts
 
 
 #: Actions that change IAM. Everything else only informs.
@@ -54,6 +55,11 @@ class Reason(StrEnum):
     SERVER_CERT_EXPIRED = "server_certificate_expired"
     CREDENTIAL_AGED = "credential_aged"
     INACTIVE_CREDENTIAL_CLEANUP = "inactive_credential_cleanup"
+    # best-practice advice (ActionKind.ADVISE): never an action
+    HUMAN_ACCESS_KEYS = "human_access_keys"
+    WORKLOAD_ACCESS_KEYS = "workload_access_keys"
+    DIRECT_POLICIES = "direct_policies"
+    NO_PERMISSIONS_BOUNDARY = "no_permissions_boundary"
 
 
 #: Reason code → the CIS AWS Foundations / AWS Security Hub controls it satisfies (DESIGN §3).
@@ -82,6 +88,10 @@ CONTROLS: dict[Reason, str] = {
     Reason.SERVER_CERT_EXPIRED: "CIS 2.19",
     Reason.CREDENTIAL_AGED: "CIS 2.12 (by analogy)",
     Reason.INACTIVE_CREDENTIAL_CLEANUP: "CIS 2.11 (by analogy)",
+    Reason.HUMAN_ACCESS_KEYS: "IAM best practice: federation for humans",
+    Reason.WORKLOAD_ACCESS_KEYS: "IAM best practice: temporary credentials for workloads",
+    Reason.DIRECT_POLICIES: "IAM.2",
+    Reason.NO_PERMISSIONS_BOUNDARY: "IAM best practice: permissions boundaries",
 }
 
 

@@ -130,6 +130,10 @@ def compose(
         )
         items.append(_item(facts, owner, now, Audience.OWNER, title, todo))
         items.append(_item(facts, owner, now, Audience.SECURITY, f"conflict: {title}", todo))
+    elif kind is ActionKind.ADVISE and status == "reported":  # informational: the owner only, once
+        items.append(
+            _item(facts, owner, now, Audience.OWNER, "advice: " + action.reason.value, action.detail)
+        )
     elif kind is ActionKind.BLOCKED and status == "reported":
         title = "rotation is waiting for room under the two-key quota"
         todo = "nothing; or delete the inactive key yourself to let the rotation happen at the next run"

@@ -87,6 +87,11 @@ class User:
     password_reset_required: bool | None = None
     #: ARNs of the managed policies attached to the user (from the authorization details, no extra call).
     attached_policies: tuple[str, ...] = ()
+    #: Names of the user's inline policies and groups, and the ARN of its permissions boundary (from the
+    #: authorization details, no extra call).
+    inline_policies: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    permissions_boundary: str | None = None
     #: Listed per user only when their type is enabled in the policy (None: not listed).
     ssh_keys: tuple[SshPublicKey, ...] | None = None
     service_credentials: tuple[ServiceCredential, ...] | None = None

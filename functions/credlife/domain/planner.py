@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
+from credlife.domain.advice import advise
 from credlife.domain.credential_planner import plan_account, plan_console, plan_other
 from credlife.domain.models import (
     AccessKey,
@@ -77,6 +78,7 @@ def plan_user(
         actions.extend(plan_console(user, snapshot, policy, now))
     if user.ssh_keys or user.service_credentials or user.signing_certificates:
         actions.extend(plan_other(user, snapshot, policy, now))
+    actions.extend(advise(user, policy, now))
     return actions
 
 

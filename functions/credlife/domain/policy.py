@@ -68,6 +68,15 @@ class Policy(BaseModel):
     root_recent_use_days: Days = 30
     password_policy: PasswordPolicyBaseline = Field(default_factory=PasswordPolicyBaseline)
 
+    # -- best-practice advice (IAM's own guidance): `advise` rows in plans, reports and owner digests;
+    #    they never trigger an action. Off by default (one row per user and rule, every run).
+    advice_enabled: bool = False
+    #: A workload's active access key at least this old is advised to move to an IAM role (or IAM Roles
+    #: Anywhere outside AWS).
+    advice_workload_key_days: Days = 30
+    #: Advise users without a permissions boundary.
+    require_permissions_boundary: bool = False
+
     # -- safety
     #: A disruptive action (deactivate, delete) happens only this long after the owner's first warning.
     notice_days: Days = 7

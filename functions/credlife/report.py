@@ -1,0 +1,464 @@
+"""The compliance report (`credlife report --out DIR`): `report.html`, `report.csv` and `report.json`.
+
+Pure rendering: built from the plan's rows (`Action`), the snapshot's users, and the audit log's entries
+(actions taken; None when there is no state table). No boto3, no clock (the time is passed in), no I/O
+except `write_report`, which only writes the three files. The HTML page is self-contained: inline CSS and
+inline SVG charts, no script, no font, no link to anything outside the page; every value is escaped.
+
+One row per credential: every plan row as `plan --json` prints it (same user, credential, key_id, action,
+reason, control), plus an `ok` row (`action` "none") for each access key and console password the plan
+has nothing to say about, so the report covers every credential of the account."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from credlife.domain.actions import Action, ActionKind
+from credlife.domain.advice import user_kind
+from credlife.domain.models import CredentialType, User
+from credlife.ports import AuditEntry
+
+#: The columns of report.csv (and the keys of each row in report.json), in order.
+COLUMNS: Final = (
+    "user",
+    "user_kind",
+    "credential",
+    "key_id",
+    "key_created",
+    "status",
+    "last_used",
+    "age_days",
+    "action",
+    "warns_of",
+    "stage",
+    "reason",
+    "control",
+    "severity",
+    "due",
+    "deadline",
+    "dry_run",
+    "detail",
+)
+#: The ids of the charts in report.html (the acceptance test looks for them in the rendered page).
+CHART_IDS: Final = (
+    "chart-key-age",
+    "chart-mfa-coverage",
+    "chart-unused",
+    "chart-actions-taken",
+    "chart-upcoming",
+)
+AGE_BUCKETS: Final = ((0, 30, "0-29 d"), (30, 60, "30-59 d"), (60, 90, "60-89 d"), (90, 180, "90-179 d"))
+NO_ACTION: Final = "none"
+_INFORMATIONAL: Final = frozenset({ActionKind.EXEMPT.value, NO_ACTION})
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    account_id: str
+    generated_at: datetime
+    dry_run: bool
+    rows: tuple[dict[str, Any], ...]
+    controls: tuple[dict[str, Any], ...]
+    #: Actions taken, from the audit log (result entries); None: no audit log (no state table).
+    taken: tuple[dict[str, Any], ...] | None
+    charts: Mapping[str, tuple[tuple[str, int], ...]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "generated_at": _iso(self.generated_at),
+            "dry_run": self.dry_run,
+            "rows": list(self.rows),
+            "controls": list(self.controls),
+            "actions_taken": None if self.taken is None else list(self.taken),
+            "charts": {name: [list(bar) for bar in bars] for name, bars in self.charts.items()},
+        }
+
+
+def build_report(
+    *,
+    account_id: str,
+    now: datetime,
+    dry_run: bool,
+    actions: Sequence[Action],
+    users: Iterable[User],
+    audit: Sequence[AuditEntry] | None,
+    unused_after_days: int = 45,
+) -> Report:
+    """Everything the three files show, from the plan rows, the users and the audit log."""
+    users = tuple(users)
+    kinds = {u.name: user_kind(u) for u in users}
+    rows = [_plan_row(a, kinds.get(a.user, "-")) for a in actions]
+    rows.extend(_ok_rows(users, actions, kinds, now))
+    rows.sort(key=lambda r: (r["user"], r["credential"], r["key_created"] or "", r["action"]))
+    taken = None if audit is None else tuple(_taken(audit))
+    charts = {
+        "chart-key-age": _key_ages(users, now),
+        "chart-mfa-coverage": _mfa_coverage(users),
+        "chart-unused": _unused(users, now, unused_after_days),
+        "chart-actions-taken": tuple(
+            sorted(Counter(f"{t['action']}: {t['outcome']}" for t in taken or ()).items())
+        ),
+        "chart-upcoming": _upcoming(actions),
+    }
+    return Report(
+        account_id=account_id,
+        generated_at=now,
+        dry_run=dry_run,
+        rows=tuple(rows),
+        controls=tuple(control_summary(rows)),
+        taken=taken,
+        charts=charts,
+    )
+
+
+def control_summary(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Findings grouped by control: CIS AWS Foundations and Security Hub ids, reasons, rows and users."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        control = str(row.get("control") or "-")
+        if row["action"] in _INFORMATIONAL or control == "-":
+            continue
+        cis, _, hub = control.partition(" / ")
+        entry = grouped.setdefault(
+            control,
+            {
+                "control": control,
+                "cis": cis.strip() if cis.startswith("CIS") else "",
+                "security_hub": hub.strip() if hub else ("" if cis.startswith("CIS") else cis.strip()),
+                "reasons": set(),
+                "findings": 0,
+                "users": set(),
+            },
+        )
+        entry["reasons"].add(row["reason"])
+        entry["findings"] += 1
+        entry["users"].add(row["user"])
+    return [
+        {**entry, "reasons": sorted(entry["reasons"]), "users": len(entry["users"])}
+        for _, entry in sorted(grouped.items())
+    ]
+
+
+# -- the three files ----------------------------------------------------------------------------------
+
+
+def render_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in report.rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
+    return out.getvalue()
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.as_json(), indent=2, sort_keys=True) + "\n"
+
+
+def render_html(report: Report) -> str:
+    e = _e
+    findings = sum(1 for r in report.rows if r["action"] not in _INFORMATIONAL)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>credlife report {e(report.account_id)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Credential report, account {e(report.account_id)}</h1>",
+        f'<p class="meta">Generated {e(_iso(report.generated_at))}'
+        f"{' (dry-run policy)' if report.dry_run else ''}: {len(report.rows)} credential row(s), "
+        f"{findings} finding(s).</p>",
+        '<section id="charts"><h2>Overview</h2><div class="charts">',
+        _bar_chart("chart-key-age", "Active access keys by age", report.charts["chart-key-age"]),
+        _bar_chart(
+            "chart-mfa-coverage", "MFA coverage of console users", report.charts["chart-mfa-coverage"]
+        ),
+        _bar_chart("chart-unused", "Unused credentials", report.charts["chart-unused"]),
+        _bar_chart(
+            "chart-actions-taken",
+            "Actions taken (audit log)" if report.taken is not None else "Actions taken (no audit log)",
+            report.charts["chart-actions-taken"],
+        ),
+        _bar_chart("chart-upcoming", "Upcoming actions by date", report.charts["chart-upcoming"]),
+        "</div></section>",
+        '<section id="controls"><h2>Controls</h2>',
+        '<table id="control-summary"><thead><tr><th>Control</th><th>CIS</th><th>Security Hub</th>'
+        "<th>Reasons</th><th>Findings</th><th>Users</th></tr></thead><tbody>",
+    ]
+    for c in report.controls:
+        parts.append(
+            f'<tr class="control-row"><td>{e(c["control"])}</td><td>{e(c["cis"])}</td>'
+            f"<td>{e(c['security_hub'])}</td><td>{e(', '.join(c['reasons']))}</td>"
+            f'<td class="num">{e(c["findings"])}</td><td class="num">{e(c["users"])}</td></tr>'
+        )
+    if not report.controls:
+        parts.append('<tr><td colspan="6">no findings</td></tr>')
+    parts.append("</tbody></table></section>")
+    parts.append('<section id="users"><h2>Users</h2>')
+    by_user: dict[str, list[dict[str, Any]]] = {}
+    for row in report.rows:
+        by_user.setdefault(row["user"], []).append(row)
+    for user, rows in by_user.items():
+        parts.append(
+            f'<div class="user"><h3>{e(user)} <span class="kind">{e(rows[0]["user_kind"])}</span></h3>'
+            f'<table class="user-table" data-user="{e(user)}"><thead><tr>'
+            "<th>Credential</th><th>Key id</th><th>Created</th><th>Last used</th><th>Age (d)</th>"
+            "<th>Action</th><th>Reason</th><th>Control</th><th>Due</th><th>Deadline</th><th>Detail</th>"
+            "</tr></thead><tbody>"
+        )
+        for r in rows:
+            action = r["action"] + (f" ({r['warns_of']}, {r['stage']})" if r["warns_of"] else "")
+            parts.append(
+                f'<tr class="credential-row {e(_status_class(r))}" data-user="{e(user)}" '
+                f'data-credential="{e(r["credential"])}" data-key-id="{e(r["key_id"] or "")}" '
+                f'data-action="{e(r["action"])}" data-reason="{e(r["reason"] or "")}">'
+                f"<td>{e(r['credential'])}</td><td>{e(r['key_id'] or '-')}</td>"
+                f"<td>{e(_day(r['key_created']))}</td><td>{e(_day(r['last_used']))}</td>"
+                f'<td class="num">{e(r["age_days"] if r["age_days"] is not None else "-")}</td>'
+                f"<td>{e(action)}</td><td>{e(r['reason'] or '-')}</td><td>{e(r['control'] or '-')}</td>"
+                f"<td>{e(_day(r['due']))}</td><td>{e(_day(r['deadline']))}</td><td>{e(r['detail'])}</td></tr>"
+            )
+        parts.append("</tbody></table></div>")
+    parts.append("</section></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
+    """Write report.html, report.csv and report.json into `out_dir` (created when missing)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, text in (
+        ("report.html", render_html(report)),
+        ("report.csv", render_csv(report)),
+        ("report.json", render_json(report)),
+    ):
+        path = out_dir / name
+        path.write_text(text, encoding="utf-8")
+        written[name] = path
+    return written
+
+
+# -- rows ---------------------------------------------------------------------------------------------
+
+
+def _plan_row(action: Action, kind: str) -> dict[str, Any]:
+    row: dict[str, Any] = dict(action.as_row())
+    status = {ActionKind.EXEMPT: "exempt", ActionKind.ADVISE: "advice"}.get(action.action, "finding")
+    return {"user_kind": kind, "status": status, "last_used": None, "age_days": None, **row}
+
+
+def _ok_rows(
+    users: Sequence[User], actions: Sequence[Action], kinds: Mapping[str, str], now: datetime
+) -> list[dict[str, Any]]:
+    """The credentials the plan says nothing about (exempt users' credentials are covered by their row)."""
+    covered_keys = {
+        (a.user, _second(a.key_created)) for a in actions if a.credential is CredentialType.ACCESS_KEY
+    }
+    covered_users = {a.user for a in actions if a.action is ActionKind.EXEMPT}
+    covered_passwords = {a.user for a in actions if a.credential is CredentialType.PASSWORD}
+    rows = []
+    for user in users:
+        if user.name in covered_users:
+            continue
+        for key in user.access_keys:
+            if (user.name, _second(key.created)) in covered_keys:
+                continue
+            rows.append(
+                _ok(
+                    user,
+                    kinds,
+                    CredentialType.ACCESS_KEY,
+                    key_id=key.key_id,
+                    created=key.created,
+                    last_used=key.last_used,
+                    now=now,
+                    detail=f"{key.status.value}",
+                )
+            )
+        profile = user.login_profile
+        if profile is not None and user.name not in covered_passwords:
+            rows.append(
+                _ok(
+                    user,
+                    kinds,
+                    CredentialType.PASSWORD,
+                    key_id=None,
+                    created=profile.created,
+                    last_used=profile.last_used,
+                    now=now,
+                    detail="MFA active" if user.mfa_active else "no MFA",
+                )
+            )
+    return rows
+
+
+def _ok(
+    user: User,
+    kinds: Mapping[str, str],
+    credential: CredentialType,
+    *,
+    key_id: str | None,
+    created: datetime,
+    last_used: datetime | None,
+    now: datetime,
+    detail: str,
+) -> dict[str, Any]:
+    return {
+        "user": user.name,
+        "user_kind": kinds.get(user.name, "-"),
+        "credential": credential.value,
+        "key_id": key_id,
+        "key_created": _iso(created),
+        "status": "ok",
+        "last_used": _iso(last_used),
+        "age_days": (now - created).days,
+        "action": NO_ACTION,
+        "warns_of": None,
+        "stage": None,
+        "reason": None,
+        "control": None,
+        "severity": "info",
+        "due": None,
+        "deadline": None,
+        "dry_run": None,
+        "detail": detail,
+    }
+
+
+def _taken(audit: Sequence[AuditEntry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": _iso(entry.at),
+            "run_id": entry.run_id,
+            "user": entry.action.get("user"),
+            "key_id": entry.action.get("key_id"),
+            "action": entry.action.get("action"),
+            "reason": entry.action.get("reason"),
+            "outcome": entry.outcome,
+        }
+        for entry in audit
+        if entry.phase == "result"
+    ]
+
+
+# -- chart data ---------------------------------------------------------------------------------------
+
+
+def _key_ages(users: Sequence[User], now: datetime) -> tuple[tuple[str, int], ...]:
+    counts = dict.fromkeys([label for _, _, label in AGE_BUCKETS] + ["180+ d"], 0)
+    for user in users:
+        for key in user.access_keys:
+            if not key.active:
+                continue
+            age = (now - key.created).days
+            label = next((lbl for lo, hi, lbl in AGE_BUCKETS if lo <= age < hi), "180+ d")
+            counts[label] += 1
+    return tuple(counts.items())
+
+
+def _mfa_coverage(users: Sequence[User]) -> tuple[tuple[str, int], ...]:
+    console = [u for u in users if u.login_profile is not None]
+    with_mfa = sum(1 for u in console if u.mfa_active)
+    return (("with MFA", with_mfa), ("without MFA", len(console) - with_mfa))
+
+
+def _unused(users: Sequence[User], now: datetime, days: int) -> tuple[tuple[str, int], ...]:
+    never = idle = inactive = passwords = 0
+    for user in users:
+        for key in user.access_keys:
+            if not key.active:
+                inactive += 1
+            elif key.last_used is None:
+                never += (now - key.created).days >= days
+            elif (now - key.last_used).days >= days:
+                idle += 1
+        profile = user.login_profile
+        if profile is not None and (now - (profile.last_used or profile.created)).days >= days:
+            passwords += 1
+    return (
+        (f"keys never used ≥{days} d", never),
+        (f"keys unused ≥{days} d", idle),
+        ("inactive keys", inactive),
+        (f"passwords unused ≥{days} d", passwords),
+    )
+
+
+def _upcoming(actions: Sequence[Action]) -> tuple[tuple[str, int], ...]:
+    dates: Counter[str] = Counter()
+    for action in actions:
+        if action.action.value in _INFORMATIONAL:
+            continue
+        when = action.deadline if action.action is ActionKind.WARN and action.deadline else action.due
+        dates[when.astimezone(UTC).strftime("%Y-%m-%d")] += 1
+    return tuple(sorted(dates.items()))
+
+
+# -- rendering helpers --------------------------------------------------------------------------------
+
+
+def _bar_chart(chart_id: str, title: str, bars: Sequence[tuple[str, int]]) -> str:
+    """A horizontal bar chart as inline SVG (no script): one `rect.bar` and two labels per bar."""
+    e = _e
+    row_h, label_w, bar_w = 24, 170, 220
+    height = max(1, len(bars)) * row_h + 34
+    top = max((value for _, value in bars), default=0) or 1
+    parts = [
+        f'<figure class="chart"><svg id="{e(chart_id)}" role="img" width="{label_w + bar_w + 50}" '
+        f'height="{height}" viewBox="0 0 {label_w + bar_w + 50} {height}" aria-labelledby="{e(chart_id)}-t">'
+        f'<title id="{e(chart_id)}-t">{e(title)}</title>'
+        f'<text x="0" y="16" class="chart-title">{e(title)}</text>'
+    ]
+    if not bars:
+        parts.append('<text x="0" y="44" class="empty">none</text>')
+    for i, (label, value) in enumerate(bars):
+        y = 28 + i * row_h
+        width = round(bar_w * value / top)
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{e(label)}</text>'
+            f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{width}" height="{row_h - 8}" '
+            f'data-label="{e(label)}" data-value="{value}"></rect>'
+            f'<text x="{label_w + width + 4}" y="{y + 15}">{value}</text>'
+        )
+    parts.append("</svg></figure>")
+    return "".join(parts)
+
+
+def _status_class(row: Mapping[str, Any]) -> str:
+    return f"status-{row['status']}"
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _second(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC).replace(microsecond=0) if value else None
+
+
+def _day(value: str | None) -> str:
+    return value[:10] if value else "-"
+
+
+_CSS: Final = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1b1f24}
+h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem}h3{font-size:1rem;margin:1.2rem 0 .3rem}
+.meta{color:#555}.charts{display:flex;flex-wrap:wrap;gap:1.5rem}.chart{margin:0}
+svg text{font-size:12px;fill:#1b1f24}.chart-title{font-weight:600}.bar{fill:#2f6fb0}
+table{border-collapse:collapse;font-size:.85rem}th,td{border:1px solid #ccd;padding:.25rem .45rem;
+text-align:left}th{background:#eef1f5}.num{text-align:right}.kind{font-weight:400;color:#666}
+.status-finding td{background:#fff4e5}.status-advice td{background:#eef6ff}
+.status-exempt td{background:#f3f3f3}
+"""

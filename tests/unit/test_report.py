@@ -1,0 +1,120 @@
+"""The report's pure rendering (`credlife.report`): rows, control summary, charts, escaping."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import re
+
+from credlife.domain.actions import Action, ActionKind, Reason, Severity
+from credlife.domain.models import AccessKey, CredentialType, KeyStatus, LoginProfile, User
+from credlife.ports import AuditEntry
+from credlife.report import CHART_IDS, build_report, render_csv, render_html, render_json
+from tests.builders import ACCOUNT, NOW, days
+
+
+def aged_key_user(name: str = "ana") -> tuple[User, Action]:
+    key = AccessKey(created=NOW - days(120), status=KeyStatus.ACTIVE, last_used=NOW - days(1), key_id="AKIA1")
+    young = AccessKey(created=NOW - days(10), status=KeyStatus.ACTIVE, last_used=NOW - days(1))
+    user = User(name=name, arn=f"arn:aws:iam::{ACCOUNT}:user/x", access_keys=(key, young))
+    action = Action(
+        user=name,
+        credential=CredentialType.ACCESS_KEY,
+        action=ActionKind.ROTATE,
+        reason=Reason.KEY_ROTATION_DUE,
+        due=NOW - days(30),
+        key_id="AKIA1",
+        key_created=key.created,
+        severity=Severity.MEDIUM,
+        detail="key is 120 days old",
+    )
+    return user, action
+
+
+def test_rows_cover_every_credential_and_summarise_controls() -> None:
+    # Given a workload user with an aged key (rotation due) and a young key, and a human without MFA
+    user, action = aged_key_user()
+    human = User(name="bo", arn="arn", login_profile=LoginProfile(created=NOW - days(3), last_used=NOW))
+
+    # When the report is built
+    report = build_report(
+        account_id=ACCOUNT, now=NOW, dry_run=True, actions=[action], users=[user, human], audit=None
+    )
+
+    # Then the plan row is there as-is, and each other credential as an `ok` row
+    rows = {(r["user"], r["credential"], r["action"], r["age_days"]) for r in report.rows}
+    assert rows == {
+        ("ana", "access_key", "rotate", None),
+        ("ana", "access_key", "none", 10),
+        ("bo", "password", "none", 3),
+    }
+    assert {r["user"]: r["user_kind"] for r in report.rows} == {"ana": "workload", "bo": "human"}
+    # ... the control summary splits CIS from Security Hub and counts findings, not `ok` rows
+    assert report.controls == (
+        {
+            "control": "CIS 2.12 / IAM.3",
+            "cis": "CIS 2.12",
+            "security_hub": "IAM.3",
+            "reasons": ["key_rotation_due"],
+            "findings": 1,
+            "users": 1,
+        },
+    )
+    assert dict(report.charts["chart-mfa-coverage"]) == {"with MFA": 0, "without MFA": 1}
+    assert dict(report.charts["chart-key-age"])["90-179 d"] == 1
+    assert report.charts["chart-upcoming"] == (((NOW - days(30)).strftime("%Y-%m-%d"), 1),)
+    assert report.charts["chart-actions-taken"] == ()
+    # ... and CSV and JSON carry the same rows
+    csv_rows = list(csv.DictReader(io.StringIO(render_csv(report))))
+    json_rows = json.loads(render_json(report))["rows"]
+    assert (
+        [r["action"] for r in csv_rows]
+        == [r["action"] for r in json_rows]
+        == [r["action"] for r in report.rows]
+    )
+
+
+def test_actions_taken_count_audit_results_only() -> None:
+    # Given an audit log with an intent and a result for one rotation
+    user, action = aged_key_user()
+    entries = [
+        AuditEntry(at=NOW, phase=phase, run_id="r1", action=action.as_row(), outcome=outcome)
+        for phase, outcome in (("intent", ""), ("result", "applied"))
+    ]
+
+    # When the report is built
+    report = build_report(account_id=ACCOUNT, now=NOW, dry_run=False, actions=[], users=[user], audit=entries)
+
+    # Then only the result counts as an action taken
+    assert report.charts["chart-actions-taken"] == (("rotate: applied", 1),)
+    assert report.taken is not None
+    assert [t["outcome"] for t in report.taken] == ["applied"]
+
+
+def test_html_escapes_every_value_and_is_self_contained() -> None:
+    # Given a user name and a detail that would be markup if not escaped
+    hostile = 'x"><script>alert(1)</script>'
+    user, action = aged_key_user(hostile)
+    action = Action(**{**{f: getattr(action, f) for f in action.__slots__}, "detail": "<img src=x>"})
+
+    # When the page is rendered
+    page = render_html(
+        build_report(account_id=ACCOUNT, now=NOW, dry_run=True, actions=[action], users=[user], audit=None)
+    )
+
+    # Then no value becomes markup, every chart is there, and nothing is loaded from anywhere
+    assert "<script" not in page
+    assert "<img" not in page
+    assert html_escaped(hostile) in page
+    for chart_id in CHART_IDS:
+        assert f'<svg id="{chart_id}"' in page
+    assert not re.search(r"<[^>]*\s(src|href)=", page)
+    assert "http" not in page
+    assert "@import" not in page
+    assert "url(" not in page
+
+
+def html_escaped(text: str) -> str:
+    return html.escape(text, quote=True)
