@@ -25,11 +25,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from credlife.aws.calls import ApiCallCounter
-from credlife.aws.errors import AwsError, translate
-from credlife.aws.state_store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from credlife.aws.state_store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, ConditionFailed, dynamo_call
 from credlife.domain.risk import RiskPolicy, SigninHistory, minute_bucket, window_start
 
 if TYPE_CHECKING:
@@ -42,7 +40,6 @@ log = logging.getLogger("credlife.signin_state")
 REQUIRED_ACTIONS: Final = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
 
 EVENT_CLAIM_DAYS: Final = 7
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoSigninState:
@@ -208,23 +205,12 @@ class DynamoSigninState:
     def _conditional(self, operation: str, call: Any) -> bool:
         try:
             self._call(operation, call)
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
     def _call(self, operation: str, call: Any) -> Any:
-        try:
-            return call()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
-                raise _ConditionFailed from None
-            raise translate(error, f"dynamodb:{operation}") from error
-        except BotoCoreError as error:
-            raise AwsError(f"dynamodb:{operation}", type(error).__name__) from error
-
-
-class _ConditionFailed(Exception):
-    pass
+        return dynamo_call(operation, call)
 
 
 def _pk(account: str, subject: str) -> str:

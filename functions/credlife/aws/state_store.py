@@ -158,7 +158,7 @@ class DynamoStateStore:
         try:
             self._put_new(account_id, user, key, {_NOTICES: _m({entry: value})})
             return True
-        except _ConditionFailed:
+        except ConditionFailed:
             pass
         names, values, sets = self._identity(user, key, with_notices=False)
         try:
@@ -171,7 +171,7 @@ class DynamoStateStore:
                 ExpressionAttributeNames={**names, "#notices": _NOTICES, "#entry": entry},
                 ExpressionAttributeValues={**values, ":notice": value},
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
@@ -205,7 +205,7 @@ class DynamoStateStore:
                 ExpressionAttributeNames={**names, "#fsi": "first_seen_inactive"},
                 ExpressionAttributeValues={**values, ":fsi": _s(_iso(at))},
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
@@ -300,7 +300,7 @@ class DynamoStateStore:
                     ExpressionAttributeValues={":notice": value},
                 ),
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
@@ -418,7 +418,7 @@ class DynamoStateStore:
                     ExpressionAttributeNames={"#pk": PARTITION_KEY},
                 ),
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
@@ -481,7 +481,7 @@ class DynamoStateStore:
                     **kwargs,
                 ),
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             log.warning("outbox item not found", extra={"account_id": account_id, "item_id": item_id})
 
     # -- internals -----------------------------------------------------------------------------------
@@ -560,18 +560,24 @@ class DynamoStateStore:
         )
 
     def _call(self, operation: str, call: Any) -> Any:
-        try:
-            return call()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
-                raise _ConditionFailed from None
-            raise translate(error, f"dynamodb:{operation}") from error
-        except BotoCoreError as error:
-            raise AwsError(f"dynamodb:{operation}", type(error).__name__) from error
+        return dynamo_call(operation, call)
 
 
-class _ConditionFailed(Exception):
+class ConditionFailed(Exception):
     """A conditional write found its condition false: not an error, the thing was already recorded."""
+
+
+def dynamo_call(operation: str, call: Any) -> Any:
+    """Run one call on the state table: a failed condition becomes `ConditionFailed`, any other error the
+    project's typed error (shared by every adapter of the table)."""
+    try:
+        return call()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+            raise ConditionFailed from None
+        raise translate(error, f"dynamodb:{operation}") from error
+    except BotoCoreError as error:
+        raise AwsError(f"dynamodb:{operation}", type(error).__name__) from error
 
 
 # -- encoding ----------------------------------------------------------------------------------------
