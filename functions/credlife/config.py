@@ -33,6 +33,9 @@ _ENV_FIELDS = (
 _ENV_POLICY_FIELDS = ("dry_run",)
 #: Organization-mode settings the CDK stack sets one by one (`CREDLIFE_ORGANIZATION_<FIELD>`).
 _ENV_ORGANIZATION_FIELDS = ("enabled", "queue_url", "member_role_name")
+#: Report and Security Hub settings the CDK stack sets one by one (`CREDLIFE_REPORT_BUCKET`,
+#: `CREDLIFE_SECURITY_HUB_ENABLED`).
+_ENV_SECTION_FIELDS = (("report", "bucket"), ("security_hub", "enabled"))
 _ACCOUNT_ID = r"^\d{12}$"
 _OU_ID = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$"
 
@@ -106,6 +109,29 @@ class NotificationSettings(BaseModel):
         )
 
 
+class ReportSettings(BaseModel):
+    """The scheduled report: after each run, report.html, report.csv and report.json are written to
+    `s3://<bucket>/<prefix>/<account>/<YYYY-MM-DD>/` and to `.../<account>/latest/` (the stack creates the
+    bucket: versioned, encrypted, access-logged, lifecycle-expired). No bucket: no scheduled report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    prefix: str = Field(default="reports", pattern=r"^[A-Za-z0-9!_.*'()/-]{1,200}$")
+
+
+class SecurityHubSettings(BaseModel):
+    """Security Hub export (optional): each run imports its findings in the AWS Security Finding Format
+    into the scanned account's Security Hub, updates them as they change, and archives (resolves) those
+    whose credential is fixed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    #: The region whose Security Hub receives the findings (None: the region of the run).
+    region: str | None = None
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -128,6 +154,8 @@ class Settings(BaseModel):
     )
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     organization: OrganizationSettings = Field(default_factory=OrganizationSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    security_hub: SecurityHubSettings = Field(default_factory=SecurityHubSettings)
 
     @property
     def effective_policy(self) -> Policy:
@@ -162,6 +190,9 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     for name in _ENV_ORGANIZATION_FIELDS:
         if (value := env.get(f"{ENV_PREFIX}ORGANIZATION_{name.upper()}")) is not None:
             data.setdefault("organization", {})[name] = value
+    for section, name in _ENV_SECTION_FIELDS:
+        if (value := env.get(f"{ENV_PREFIX}{section.upper()}_{name.upper()}")) is not None:
+            data.setdefault(section, {})[name] = value
     return parse_settings(data, source=str(file) if file else "environment")
 
 

@@ -66,6 +66,15 @@ class CredentialInventoryPort(Protocol):
     def signing_certificates(self, user: str) -> tuple[SigningCertificate, ...]: ...
 
 
+#: `progress(stage, done, total)`: how far a stage of a scan has got (total 0: not known).
+Progress = Callable[[str, int, int], None]
+
+
+class PublisherPort(Protocol):
+    def publish(self, summary: RunSummary, users: Mapping[str, User], now: datetime) -> None:
+        """Publish what a finished run found (report, findings); raise on failure (the run records it)."""
+
+
 class LifecycleService:
     def __init__(
         self,
@@ -78,7 +87,13 @@ class LifecycleService:
         account_id: Callable[[], str],
         api_calls: Callable[[], dict[str, int]] = dict,
         credentials: CredentialInventoryPort | None = None,
+        publisher: PublisherPort | None = None,
+        progress: Progress | None = None,
     ) -> None:
+        #: After each run: the report to S3 and the findings to Security Hub (None: neither).
+        self.publisher = publisher
+        #: Told how far a long scan has got, `progress(stage, done, total)` (the CLI's progress bars).
+        self.progress = progress
         #: Listings the credential report lacks (login profile reset flag, password policy, server
         #: certificates); None: only what the report says (unit tests, older hosts).
         self.credentials = credentials
