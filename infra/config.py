@@ -20,6 +20,8 @@ _BOUNDARY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+#: Upper bound of `report_retention_days` (100 years): a typo like 4000000 fails synthesis.
+_MAX_DAYS = 36500
 
 
 class ConfigError(ValueError):
@@ -69,6 +71,10 @@ class AppConfig:
     risk: Mapping[str, Any] | None = None
     signin_regions: tuple[str, ...] = ()
     create_trail: bool = False
+    #: Days a compliance report object (and an access-log object) lives in the report bucket.
+    report_retention_days: int = 400
+    #: Send findings to AWS Security Hub as well (grants securityhub:BatchImportFindings/GetFindings).
+    security_hub: bool = False
 
     @property
     def home_region(self) -> str:
@@ -123,6 +129,15 @@ def config_from_context(context: object) -> AppConfig:
     create_trail = values["create_trail"]
     if not isinstance(create_trail, bool):
         raise ConfigError(f"{CONTEXT_KEY}.create_trail must be true or false, not {create_trail!r}")
+    security_hub = values["security_hub"]
+    if not isinstance(security_hub, bool):
+        raise ConfigError(f"{CONTEXT_KEY}.security_hub must be true or false, not {security_hub!r}")
+    retention = values["report_retention_days"]
+    if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= _MAX_DAYS:
+        raise ConfigError(
+            f"{CONTEXT_KEY}.report_retention_days must be a whole number of days from 1 to {_MAX_DAYS}, "
+            f"not {retention!r}"
+        )
     region = _optional(values, "region", _REGION, "a region name")
     return AppConfig(
         dry_run=dry_run,
@@ -141,6 +156,8 @@ def config_from_context(context: object) -> AppConfig:
         risk=sections["risk"],
         signin_regions=_regions(values["signin_regions"], region or DEFAULT_HOME_REGION),
         create_trail=create_trail,
+        report_retention_days=retention,
+        security_hub=security_hub,
     )
 
 

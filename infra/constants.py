@@ -43,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "signin_regions": ["us-east-2", "eu-north-1", "ap-southeast-2"],
     #: Create a multi-region CloudTrail trail (sign-in and IAM events reach EventBridge only with one).
     "create_trail": False,
+    #: Days a compliance report (and an S3 access log) is kept in the report bucket before it expires.
+    "report_retention_days": 400,
+    #: Also send the findings to AWS Security Hub (it must be enabled in each scanned account and region).
+    "security_hub": False,
 }
 #: The home region when the config names none (IAM and root sign-in events arrive there).
 DEFAULT_HOME_REGION = "us-east-1"
@@ -79,6 +83,9 @@ Scope = Literal[
     "sender-identity",
     "security-topic",
     "users-require-mfa",
+    "report-bucket",
+    "security-hub-product",
+    "security-hub",
 ]
 
 
@@ -94,8 +101,9 @@ class ActionGroup:
         return tuple(f"{self.service}:{action}" for action in self.actions)
 
 
-#: KMS actions the scanner needs only because Secrets Manager (new keys) and DynamoDB (state) encrypt with
-#: the project key on its behalf; no adapter calls KMS itself.
+#: KMS actions the scanner needs only because Secrets Manager (new keys), DynamoDB (state) and S3 (the
+#: report bucket's SSE-KMS: GenerateDataKey per object, Decrypt for multipart uploads) encrypt with the
+#: project key on its behalf; no adapter calls KMS itself.
 KMS_INDIRECT_ACTIONS: tuple[str, ...] = ("Decrypt", "GenerateDataKey")
 
 #: Everything the scanner's code calls in AWS: the single source the construct grants from.
@@ -139,6 +147,19 @@ SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
     # Notices: owner email through SES v2 from the sender identity, run summaries to the security topic.
     ActionGroup("ses", ("SendEmail",), "sender-identity"),
     ActionGroup("sns", ("Publish",), "security-topic"),
+)
+#: Issue 8: the compliance report (`credlife.aws.report_store`), written into the report bucket as
+#: `reports/<account>/<date>/report.{html,csv,json}` and `reports/<account>/latest/...`: PutObject only,
+#: on the `reports/` prefix only (nothing is read back, listed or deleted). Kept out of SCANNER_ACTIONS
+#: because rotate-now, which shares those, publishes no report.
+REPORT_PREFIX = "reports/"
+REPORT_ACTIONS: tuple[ActionGroup, ...] = (ActionGroup("s3", ("PutObject",), "report-bucket"),)
+#: Issue 8, `security_hub` on: findings to AWS Security Hub in the scanned account
+#: (`credlife.aws.security_hub`). BatchImportFindings requires the `product` resource (the account's own
+#: `product/<account>/default`); GetFindings accepts the `hub` resource (`hub/default`): neither needs "*".
+SECURITY_HUB_ACTIONS: tuple[ActionGroup, ...] = (
+    ActionGroup("securityhub", ("BatchImportFindings",), "security-hub-product"),
+    ActionGroup("securityhub", ("GetFindings",), "security-hub"),
 )
 #: MFA enforcement (DESIGN §3): attach/detach the project's require-MFA policy, and only that policy
 #: (the construct adds the condition `iam:PolicyARN` = that policy's ARN).
@@ -185,13 +206,16 @@ ORGANIZATION_SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
     ),
     ActionGroup("sqs", ("SendMessage",), "account-queue"),
 )
-#: What the account worker's code calls in the home account: assume member roles, the state table.
+#: What the account worker's code calls in the home account: assume member roles, the state table, the
+#: report bucket (each account's report is written with the worker's own role; Security Hub, by contrast,
+#: is called through the member-role session: see `member_actions`).
 WORKER_ACTIONS: tuple[ActionGroup, ...] = (
     ActionGroup("sts", ("AssumeRole",), "member-roles"),
     ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem"), "state-table"),
     ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
     ActionGroup("ses", ("SendEmail",), "sender-identity"),
     ActionGroup("sns", ("Publish",), "security-topic"),
+    *REPORT_ACTIONS,
 )
 #: The worker runtime's own needs: logs, X-Ray, and consuming its queue (granted by the event source).
 WORKER_RUNTIME_ACTIONS: frozenset[str] = frozenset(
@@ -218,20 +242,36 @@ def qualified(groups: tuple[ActionGroup, ...]) -> frozenset[str]:
     return frozenset(action for group in groups for action in group.qualified())
 
 
-def scanner_actions() -> frozenset[str]:
+def scanner_groups(*, security_hub: bool = False) -> tuple[ActionGroup, ...]:
+    """The scanner's action groups: the lifecycle, MFA enforcement, the report (and Security Hub)."""
+    hub = SECURITY_HUB_ACTIONS if security_hub else ()
+    return (*SCANNER_ACTIONS, *REQUIRE_MFA_ACTIONS, *REPORT_ACTIONS, *hub)
+
+
+def scanner_actions(*, security_hub: bool = False) -> frozenset[str]:
     """The scanner code's AWS actions as `service:Action` strings (runtime basics excluded)."""
-    return qualified(SCANNER_ACTIONS) | qualified(REQUIRE_MFA_ACTIONS)
+    return qualified(scanner_groups(security_hub=security_hub))
 
 
-def scanner_role_actions(*, organization: bool = False) -> frozenset[str]:
+def scanner_role_actions(*, organization: bool = False, security_hub: bool = False) -> frozenset[str]:
     """Every action the scanner's role may take: its code's actions plus the runtime basics (plus the
     organization fan-out's in organization mode)."""
     extra = qualified(ORGANIZATION_SCANNER_ACTIONS) if organization else frozenset()
-    return scanner_actions() | SCANNER_RUNTIME_ACTIONS | extra
+    return scanner_actions(security_hub=security_hub) | SCANNER_RUNTIME_ACTIONS | extra
 
 
 def worker_role_actions() -> frozenset[str]:
     return qualified(WORKER_ACTIONS) | WORKER_RUNTIME_ACTIONS
+
+
+def member_groups(*, security_hub: bool = False) -> tuple[ActionGroup, ...]:
+    """The member role's action groups: the lifecycle's account-side half, plus Security Hub when on (the
+    worker imports each account's findings into that account's own hub, through the member session)."""
+    return (*MEMBER_ACTIONS, *(SECURITY_HUB_ACTIONS if security_hub else ()))
+
+
+def member_actions(*, security_hub: bool = False) -> frozenset[str]:
+    return qualified(member_groups(security_hub=security_hub))
 
 
 # -- the event monitor (DESIGN §4)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Stack, Token, Validations
+from aws_cdk import Acknowledgment, CfnElement, Stack, Token, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
+
+from infra.constants import REPORT_PREFIX
 
 SCANNER_POLICY = "LifecycleScanner/Role/DefaultPolicy/Resource"
 SCANNER_FUNCTION = "LifecycleScanner/Function/Resource"
@@ -24,6 +26,7 @@ ROTATE_POLICY = "RotateNow/Handler/Role/DefaultPolicy/Resource"
 ROTATE_FUNCTION = "RotateNow/Handler/Function/Resource"
 REQUIRE_MFA_POLICY = "RequireMfaPolicy/Policy/Resource"
 FORWARDER_QUEUE = "SigninForwarder/DeadLetterQueue/Resource"
+REPORT_BUCKET = "ReportBucket/Bucket/Resource"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
     account = _rendered(stack.account, "<AWS::AccountId>")
     region = _rendered(stack.region, "<AWS::Region>")
     partition = _rendered(stack.partition, "<AWS::Partition>")
+    reports = f"AwsSolutions-IAM5[Resource::<{_logical_id(stack, REPORT_BUCKET)}.Arn>/{REPORT_PREFIX}*]"
     if stack.node.try_find_child("MemberRole") is not None:
         return _member_acknowledgements(partition, region, account, secret_prefix)
     if stack.node.try_find_child("SigninForwarder") is not None:
@@ -80,6 +84,13 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
             "AwsSolutions-L1",
             "Pinned to python3.12 to match the AWS-published Powertools layer read from "
             "/aws/service/powertools/python/x86_64/python3.12/latest; both move together.",
+        ),
+        Acknowledged(
+            SCANNER_POLICY,
+            reports,
+            "s3:PutObject only, for the compliance report: one object per format, account and day under "
+            f"'{REPORT_PREFIX}<account>/<date>/' and '{REPORT_PREFIX}<account>/latest/'; object keys are not "
+            "known at synthesis, so the wildcard is limited to that prefix of the project's report bucket.",
         ),
     )
     scanner = (
@@ -170,7 +181,24 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
             "AwsSolutions-L1",
             "Pinned to python3.12 to match the AWS-published Powertools layer, like the scanner.",
         ),
+        Acknowledged(
+            WORKER_POLICY,
+            reports,
+            "s3:PutObject only: the worker writes each member account's compliance report under "
+            f"'{REPORT_PREFIX}<account>/' of the project's report bucket, with its own (home account) role; "
+            "object keys are not known at synthesis, so the wildcard is limited to that prefix.",
+        ),
     )
+
+
+def _logical_id(stack: Stack, path: str) -> str:
+    """The template id cdk-nag shows for a construct's CloudFormation resource ("" if the stack has none)."""
+    try:
+        element = _find(stack, path)
+    except LookupError:
+        return ""
+    assert isinstance(element, CfnElement)
+    return str(stack.resolve(element.logical_id))
 
 
 def _member_role_name(stack: Stack) -> str:

@@ -18,6 +18,7 @@ from infra.constructs import (
     MemberRole,
     Notifications,
     ProjectKey,
+    ReportBucket,
     RequireMfaPolicy,
     RotateNow,
     SigninForwarder,
@@ -38,6 +39,9 @@ class CredentialLifecycleStack(Stack):
         self.project_key.allow_secret_readers(config.secret_prefix)
         self.state_table = StateTable(
             self, "StateTable", table_name=config.state_table_name, key=self.project_key.key
+        )
+        self.report_bucket = ReportBucket(
+            self, "ReportBucket", key=self.project_key.key, retention_days=config.report_retention_days
         )
         self.notifications = Notifications(
             self, "Notifications", key=self.project_key.key, sender_email=config.sender_email
@@ -60,6 +64,8 @@ class CredentialLifecycleStack(Stack):
                 topic=topic,
                 sender_email=sender,
                 sender_identity_arns=identities,
+                report_bucket=self.report_bucket.bucket,
+                security_hub=config.security_hub,
             )
             self.notifications.alarm_on_function_errors("WorkerErrorsAlarm", self.worker.function)
             self.notifications.alarm_on_function_throttles("WorkerThrottlesAlarm", self.worker.function)
@@ -77,6 +83,8 @@ class CredentialLifecycleStack(Stack):
             sender_email=sender,
             sender_identity_arns=identities,
             require_mfa_policy_arn=self.require_mfa.policy_arn,
+            report_bucket=self.report_bucket.bucket,
+            security_hub=config.security_hub,
             account_queue=self.worker.queue if self.worker is not None else None,
         )
         self.event_monitor = EventMonitor(
@@ -126,6 +134,7 @@ class CredentialLifecycleStack(Stack):
         CfnOutput(self, "RotateNowFunctionName", value=self.rotate_now.function.function_name)
         CfnOutput(self, "SecurityTopicArn", value=topic.topic_arn)
         CfnOutput(self, "StateTableName", value=self.state_table.table.table_name)
+        CfnOutput(self, "ReportBucketName", value=self.report_bucket.bucket.bucket_name)
 
         apply_boundary(self, config)
 
@@ -167,6 +176,9 @@ class MemberRoleStack(Stack):
             role_name=organization.member_role_name if organization is not None else MEMBER_ROLE_NAME,
             home_account=home,
             secret_prefix=config.secret_prefix,
+            security_hub=config.security_hub,
+            # the worker calls Security Hub in its own (the home) region; unset: where this stack runs
+            home_region=config.region,
         )
         apply_boundary(self, config)
 

@@ -2,22 +2,49 @@
 moto), and `replay` (sign-in and IAM events through the risk rules, offline).
 
 Exit codes: 0 nothing to do, 1 findings or actions, 2 error. Every command takes `--config FILE` (JSON or
-YAML, the same settings schema as the Lambda functions)."""
+YAML, the same settings schema as the Lambda functions).
+
+Errors are one line on stderr saying what failed and what to do: a refused call names the IAM action it
+needed (`iam:ListAccessKeys`) and the read-only operator policy (docs/operator-policy.json), throttling
+beyond the retry budget says to try again later. `plan` and `report` draw progress bars on stderr when it
+is a terminal (`--progress` / `--no-progress` force it); stdout carries only the command's output."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from credlife.config import ConfigError, Settings, load_settings
 from credlife.domain.actions import Action
 from credlife.lifecycle import count_changes, is_finding
 
+if TYPE_CHECKING:
+    from credlife.aws.factory import Runtime
+    from credlife.progress import ProgressBar
+
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+#: Where an operator finds the least-privilege policy for the read-only commands.
+OPERATOR_POLICY = "docs/operator-policy.json (see docs/operator.md)"
+#: The commands that only read (the operator policy covers exactly these).
+READ_ONLY_COMMANDS = frozenset({"plan", "report"})
+
+_EXIT_CODES = """exit codes:
+  0  nothing to do: no findings, nothing due
+  1  findings or actions: something is due (or was done)
+  2  error: bad settings, no credentials, access denied, throttled beyond the
+     retry budget, or a scan left incomplete (one line on stderr says which)"""
+_SCAN_EXIT_CODES = (
+    "exit codes: 0 nothing due, 1 findings, 2 error (bad settings, no credentials, access denied - the "
+    f"message names the IAM action and the read-only policy {OPERATOR_POLICY} - throttled beyond the retry "
+    "budget, or a scan a refused call left incomplete)"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,27 +56,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"credlife: {error}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as error:  # the message a user sees: what failed, never a stack trace or a secret
-        print(f"credlife: {_explain(error)}", file=sys.stderr)
+        print(f"credlife: {_explain(error, args.command)}", file=sys.stderr)
         return EXIT_ERROR
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="settings file (JSON or YAML)")
+    progress = argparse.ArgumentParser(add_help=False)
+    progress.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bars on stderr (default: only when stderr is a terminal)",
+    )
+    progress.add_argument(
+        "--advice",
+        action="store_true",
+        help="include best-practice advice rows (as with policy.advice_enabled: true); never a finding",
+    )
     parser = argparse.ArgumentParser(
         prog="credlife",
-        description="Lifecycle automation for IAM credentials. Exit codes: 0 nothing to do, "
-        "1 findings or actions, 2 error.",
+        description="Lifecycle automation for IAM credentials.\n\nplan and report only read; the "
+        "least-privilege policy for them is\ndocs/operator-policy.json (see docs/operator.md). apply and "
+        "rotate-now change IAM.",
+        epilog=_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
     plan = commands.add_parser(
         "plan",
-        parents=[common],
+        parents=[common, progress],
         help="read-only: list what is due now in the account boto3 points at",
         description="Inventory the account that boto3's normal resolution points at (AWS_PROFILE, "
-        "AWS_REGION, AWS_ENDPOINT_URL) and print the planned actions. Changes nothing.",
+        "AWS_REGION, AWS_ENDPOINT_URL) and print the planned actions. Changes nothing. Needs only the "
+        f"read-only operator policy {OPERATOR_POLICY}.",
+        epilog=_SCAN_EXIT_CODES,
     )
     plan.add_argument("--json", action="store_true", help="one JSON object per line")
     plan.add_argument("--user", help="only this IAM user")
@@ -59,7 +103,11 @@ def _parser() -> argparse.ArgumentParser:
         "apply",
         parents=[common],
         help="plan and execute (dry-run from the settings is respected)",
-        description="The same as plan, then executed. With dry_run on (the default) nothing changes.",
+        description="The same as plan, then executed. With dry_run on (the default) nothing changes. "
+        "Needs the automation's permissions (those of the deployed lifecycle function's role), not the "
+        "read-only operator policy.",
+        epilog="exit codes: 0 nothing due, 1 actions planned or taken, 2 error (including an action that "
+        "failed)",
     )
     apply.add_argument("--json", action="store_true", help="one JSON object per outcome")
     apply.add_argument("--user", help="only this IAM user")
@@ -67,13 +115,14 @@ def _parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
-        parents=[common],
+        parents=[common, progress],
         help="read-only: write report.html, report.csv and report.json for the account",
         description="The same inventory and plan as `plan` (changes nothing), written to DIR as "
         "report.html (one self-contained page: charts and a table per user, no network needed to view), "
         "report.csv and report.json (one row per credential, with reason codes and CIS / Security Hub "
         "controls, and a control summary). Actions taken come from the state table's audit log when it "
-        "exists. Exit codes as for plan.",
+        f"exists. Needs only the read-only operator policy {OPERATOR_POLICY}.",
+        epilog=_SCAN_EXIT_CODES,
     )
     report.add_argument("--out", required=True, metavar="DIR", help="folder for the three files")
     report.set_defaults(func=_report)
@@ -85,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Seeds an in-process moto account with ~25 users covering every access-key case, "
         "walks the clock through the lifecycle running the real scheduled handler at each step, and "
         "prints a timeline per user and a summary. Needs no AWS account and no network.",
+        epilog="exit codes: 0 the demo ran, 2 error",
     )
     demo.add_argument("--days", type=int, default=150, help="how far to walk the clock (default 150)")
     demo.add_argument("--step", type=int, default=1, help="days between runs (default 1)")
@@ -97,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         description="The same as the `Rotate Access Key Now` EventBridge event: runs the lifecycle for "
         "USER with an immediate rotation requested. Exit 0 rotated (or would, in dry-run), 1 not rotated "
         "(exempt, quota, nothing to rotate, unknown user), 2 error.",
+        epilog="exit codes: 0 rotated (or would be, in dry-run), 1 not rotated, 2 error",
     )
     rotate_now.add_argument("user", metavar="USER", help="the IAM user name")
     rotate_now.add_argument("--requested-by", default=None, help="who asks (default: the local login name)")
@@ -111,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
         "files or folders in order, through the event monitor's rules with one in-memory state and each "
         "event's own eventTime as the clock. Prints one JSON object per event (file, index, event_id, "
         "risky, severity, reasons). The `risk` section of --config sets the thresholds.",
+        epilog="exit codes: 0 no risky event, 1 at least one risky event, 2 error (e.g. a path not found)",
     )
     replay.add_argument("paths", nargs="+", metavar="PATH", help="event files or folders")
     replay.set_defaults(func=_replay)
@@ -118,16 +170,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+    settings = load_settings(args.config)
+    if getattr(args, "advice", False):
+        policy = settings.policy.model_copy(update={"advice_enabled": True})
+        settings = settings.model_copy(update={"policy": policy})
+    return settings
 
 
 def _plan(args: argparse.Namespace, out: TextIO) -> int:
     from credlife.aws.factory import build_runtime
 
     runtime = build_runtime(_settings(args))
-    summary, _ = runtime.service.plan(datetime.now(UTC), only_user=args.user, allow_missing_state=True)
+    with _scan(runtime, args.progress) as scan:
+        summary, _ = runtime.service.plan(datetime.now(UTC), only_user=args.user, allow_missing_state=True)
     _print_actions(summary.actions, out, as_json=args.json)
-    for failure in summary.failures:
+    failures = [*summary.failures, *scan.refusals()]
+    for failure in failures:
         print(f"credlife: {failure}", file=sys.stderr)
     if not args.json:
         print(
@@ -135,7 +193,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
             f"{' (dry-run policy)' if summary.dry_run else ''}; {sum(summary.api_calls.values())} API calls",
             file=out,
         )
-    return _exit_code(summary.actions, summary.failures)
+    return _exit_code(summary.actions, failures)
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
@@ -148,11 +206,12 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     runtime = build_runtime(settings)
     now = datetime.now(UTC)
-    summary, snapshot, resolved = runtime.service.plan_with_snapshot(now, allow_missing_state=True)
-    try:
-        audit = runtime.state.audit_log(summary.account_id)
-    except NotFound:  # no state table yet: no actions were ever taken
-        audit = None
+    with _scan(runtime, args.progress) as scan:
+        summary, snapshot, resolved = runtime.service.plan_with_snapshot(now, allow_missing_state=True)
+        try:
+            audit = runtime.state.audit_log(summary.account_id)
+        except NotFound:  # no state table yet: no actions were ever taken
+            audit = None
     report = build_report(
         account_id=summary.account_id,
         now=now,
@@ -163,14 +222,15 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         unused_after_days=runtime.service.policy.unused_after_days,
     )
     written = write_report(report, Path(args.out))
-    for failure in summary.failures:
+    failures = [*summary.failures, *scan.refusals()]
+    for failure in failures:
         print(f"credlife: {failure}", file=sys.stderr)
     print(
         f"{len(report.rows)} credential row(s) for {summary.users} user(s) in account {summary.account_id}: "
         + ", ".join(str(path) for path in written.values()),
         file=out,
     )
-    return _exit_code(summary.actions, summary.failures)
+    return _exit_code(summary.actions, failures)
 
 
 def _apply(args: argparse.Namespace, out: TextIO) -> int:
@@ -193,8 +253,7 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
             )
     if not args.json:
         print(f"\noutcomes: {count_changes(summary) or 'none'}", file=out)
-    for failure in summary.failures:
-        print(f"credlife: {failure}", file=sys.stderr)
+    _print_failures(summary.failures, "apply")
     return _exit_code(summary.actions, summary.failures)
 
 
@@ -219,8 +278,7 @@ def _rotate_now(args: argparse.Namespace, out: TextIO) -> int:
             else ""
         )
         print(f"{args.user}: {result['status']}{where}", file=out)
-    for failure in summary.failures:
-        print(f"credlife: {failure}", file=sys.stderr)
+    _print_failures(summary.failures, "rotate-now")
     if result["status"] == "failed":
         return EXIT_ERROR
     return EXIT_CLEAN if result["status"] in {"rotated", "would_rotate"} else EXIT_FINDINGS
@@ -246,6 +304,63 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_FINDINGS if risky else EXIT_CLEAN
 
 
+class _ScanLog(logging.Handler):
+    """What the scan logs at WARNING and above while `plan` or `report` runs: printed to stderr (after ending
+    any progress line), except refusals, which are collected: a scan that a policy refused a call to is
+    incomplete (a user's keys, the password policy, ... missing), so the command says which action was
+    refused, points at the operator policy, and exits 2."""
+
+    def __init__(self, stream: TextIO, bar: ProgressBar | None) -> None:
+        super().__init__(logging.WARNING)
+        self._stream = stream
+        self._bar = bar
+        self.denied: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from credlife.aws.errors import denied_action
+
+        try:
+            error = getattr(record, "error", None)
+            action = denied_action(str(error)) if error is not None else None
+            if action is not None:
+                self.denied[action] = self.denied.get(action, 0) + 1
+                return
+            user = getattr(record, "user", None)
+            line = record.getMessage() + (f" ({user})" if user else "") + (f": {error}" if error else "")
+            if self._bar is not None:
+                self._bar.close()
+            print(f"credlife: warning: {line}", file=self._stream)
+        except Exception:  # a log line never fails the scan
+            self.handleError(record)
+
+    def refusals(self) -> list[str]:
+        return [
+            f"access denied: the caller is not authorized to perform {action} ({count} call(s) refused); "
+            f"the scan is incomplete. {_permission_hint('plan')}"
+            for action, count in sorted(self.denied.items())
+        ]
+
+
+@contextmanager
+def _scan(runtime: Runtime, forced_progress: bool | None) -> Iterator[_ScanLog]:
+    """Progress bars (when wanted) and the scan's warnings, both on stderr, for the length of a scan."""
+    from credlife.progress import ProgressBar, wanted
+
+    stream = sys.stderr
+    bar = ProgressBar(stream) if wanted(stream, forced_progress) else None
+    handler = _ScanLog(stream, bar)
+    logger = logging.getLogger("credlife")
+    runtime.service.progress = bar
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        runtime.service.progress = None
+        if bar is not None:
+            bar.close()
+
+
 def _print_actions(actions: Sequence[Action], out: TextIO, *, as_json: bool) -> None:
     for action in actions:
         if as_json:
@@ -266,19 +381,70 @@ def _exit_code(actions: Sequence[Action], failures: Sequence[str]) -> int:
     return EXIT_FINDINGS if any(is_finding(a) for a in actions) else EXIT_CLEAN
 
 
-def _explain(error: Exception) -> str:
-    from botocore.exceptions import NoCredentialsError, NoRegionError
+def _permission_hint(command: str | None) -> str:
+    if command in READ_ONLY_COMMANDS:
+        return f"plan and report need the read-only operator policy {OPERATOR_POLICY}"
+    return (
+        f"{command or 'this command'} changes IAM and needs the automation's permissions (the lifecycle "
+        f"function's role); the read-only operator policy {OPERATOR_POLICY} covers only plan and report"
+    )
+
+
+def _print_failures(failures: Sequence[str], command: str) -> None:
+    """Each failure on its own line; then, when AWS refused a call, which permissions the command needs."""
+    from credlife.aws.errors import denied_action
+
+    for failure in failures:
+        print(f"credlife: {failure}", file=sys.stderr)
+    if command not in READ_ONLY_COMMANDS and any(denied_action(f) for f in failures):
+        print(f"credlife: access denied: {_permission_hint(command)}", file=sys.stderr)
+
+
+#: AWS error codes meaning the credentials themselves were rejected (expired, revoked, mistyped).
+_REJECTED_CREDENTIALS = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "RequestExpired",
+    }
+)
+
+
+def _explain(error: Exception, command: str | None = None) -> str:
+    """One line for stderr: what failed and what to do about it (never request parameters or secrets)."""
+    from botocore.exceptions import (
+        NoCredentialsError,
+        NoRegionError,
+        SSOTokenLoadError,
+        TokenRetrievalError,
+        UnauthorizedSSOTokenError,
+    )
 
     from credlife.aws.errors import AccessDenied, AwsError, Throttled
 
     if isinstance(error, NoCredentialsError):
         return "no AWS credentials found: set AWS_PROFILE (or run `aws configure` / `aws sso login`)"
+    if isinstance(error, SSOTokenLoadError | UnauthorizedSSOTokenError | TokenRetrievalError):
+        return f"the AWS SSO session is missing or expired: run `aws sso login` ({type(error).__name__})"
     if isinstance(error, NoRegionError):
         return "no AWS region set: set AWS_REGION or AWS_DEFAULT_REGION"
     if isinstance(error, AccessDenied):
-        return f"access denied calling {error.operation}: the caller needs that permission ({error})"
+        action = error.action or f"the IAM action for {error.operation}"
+        return f"access denied: the caller is not authorized to perform {action}. {_permission_hint(command)}"
     if isinstance(error, Throttled):
-        return f"AWS throttled {error.operation} beyond the retry budget; try again later"
+        return (
+            f"AWS throttled {error.action or error.operation} beyond the retry budget (every retry with "
+            "back-off was used up); try again in a few minutes, when fewer IAM calls are running in the "
+            "account"
+        )
+    if isinstance(error, AwsError) and error.code in _REJECTED_CREDENTIALS:
+        return (
+            f"AWS rejected the credentials ({error.code}): refresh them (`aws sso login`, or a new key) "
+            "and check AWS_PROFILE"
+        )
     if isinstance(error, AwsError):
         return str(error)
     return f"{type(error).__name__}: {error}"

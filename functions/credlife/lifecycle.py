@@ -174,6 +174,13 @@ class LifecycleService:
             except Exception as error:  # e.g. the outbox unreadable: the items wait for the next run
                 summary.failures.append(f"notification delivery failed ({type(error).__name__})")
                 log.exception("notification delivery failed")
+        if self.publisher is not None and only_user is None and not rotate_now:
+            report_users = {u.name: resolved.get(u.name, u) for u in snapshot.users}
+            try:
+                self.publisher.publish(summary, report_users, now)
+            except Exception as error:  # the run's actions stand; the report waits for the next run
+                summary.failures.append(f"report not published ({error})"[:300])
+                log.exception("publishing the report failed")
         summary.api_calls = self._api_calls()
         return summary
 
@@ -211,8 +218,10 @@ class LifecycleService:
         if self.credentials is None:
             return users
         enriched: list[User] = []
-        policy, listings = self.policy, self.credentials
-        for user in users:
+        policy, listings, progress = self.policy, self.credentials, self.progress
+        for done, user in enumerate(users):
+            if progress is not None:
+                progress("credentials", done, len(users))
             if exemption(user, policy) is not None:
                 enriched.append(user)
                 continue
@@ -237,6 +246,8 @@ class LifecycleService:
             except Exception as error:  # one user's failure never stops the others
                 log.warning("could not list credentials", extra={"user": user.name, "error": str(error)})
             enriched.append(user)
+        if progress is not None and users:
+            progress("credentials", len(users), len(users))
         return tuple(enriched)
 
     def _account_facts(self) -> AccountFacts:
@@ -268,10 +279,15 @@ class LifecycleService:
             first_by_user.setdefault(action.user, []).append(action)
         resolved: dict[str, User] = {}
         actions: list[Action] = []
+        progress, done = self.progress, 0
+        to_resolve = sum(1 for user in snapshot.users if user.name in needing)
         for user in snapshot.users:
             if user.name not in needing:
                 actions.extend(first_by_user.get(user.name, ()))
                 continue
+            if progress is not None:
+                progress("access keys", done, to_resolve)
+            done += 1
             try:
                 full = self.inventory.resolve_keys(user)
             except Exception as error:  # one user's failure never stops the others
@@ -280,6 +296,8 @@ class LifecycleService:
                 continue
             resolved[user.name] = full
             actions.extend(plan_user(full, snapshot, self.policy, now))
+        if progress is not None and to_resolve:
+            progress("access keys", to_resolve, to_resolve)
         # account-level rows (root, password policy, server certificates) belong to no IAM user
         names = {u.name for u in snapshot.users}
         actions.extend(a for a in first if a.user not in names)

@@ -7,6 +7,7 @@ from infra.constructs.lifecycle_scanner import LifecycleScanner
 from infra.constructs.member_role import MemberRole
 from infra.constructs.notifications import Notifications
 from infra.constructs.project_key import ProjectKey
+from infra.constructs.report_bucket import ReportBucket
 from infra.constructs.require_mfa import RequireMfaPolicy
 from infra.constructs.rotate_now import RotateNow
 from infra.constructs.signin_forwarder import SigninForwarder
@@ -21,6 +22,7 @@ __all__ = [
     "MemberRole",
     "Notifications",
     "ProjectKey",
+    "ReportBucket",
     "RequireMfaPolicy",
     "RotateNow",
     "SigninForwarder",

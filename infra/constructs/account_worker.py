@@ -1,5 +1,7 @@
 """Organization mode's account worker: the account queue (+ dead-letter queue), the worker function fed by
-it with partial batch failure reporting, and its role (assume the member role anywhere, the state table)."""
+it with partial batch failure reporting, and its role (assume the member role anywhere, the state table,
+write each account's report to the report bucket). Security Hub is called through the member-role session,
+so the member role, not this one, holds those permissions."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
@@ -24,6 +27,7 @@ from infra.constants import (
     LOG_RETENTION_DAYS,
     METRICS_NAMESPACE,
     POWERTOOLS_LAYER_PARAMETER,
+    REPORT_PREFIX,
     SERVICE_NAME,
     WORKER_ACTIONS,
     WORKER_BATCH_SIZE,
@@ -57,6 +61,8 @@ class AccountWorker(Construct):
         topic: sns.ITopic,
         sender_email: str,
         sender_identity_arns: list[str],
+        report_bucket: s3.IBucket,
+        security_hub: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -96,6 +102,7 @@ class AccountWorker(Construct):
             "project-key": [key.key_arn],
             "sender-identity": sender_identity_arns,
             "security-topic": [topic.topic_arn],
+            "report-bucket": [report_bucket.arn_for_objects(f"{REPORT_PREFIX}*")],
         }
         grant_groups(self.role, WORKER_ACTIONS, resources)
         self.role.add_to_policy(
@@ -134,6 +141,8 @@ class AccountWorker(Construct):
                 "CREDLIFE_SECURITY_TOPIC_ARN": topic.topic_arn,
                 "CREDLIFE_SENDER_EMAIL": sender_email,
                 "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": self.role.role_arn,
+                "CREDLIFE_REPORT_BUCKET": report_bucket.bucket_name,
+                "CREDLIFE_SECURITY_HUB_ENABLED": "true" if security_hub else "false",
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,

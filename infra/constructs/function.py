@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -62,6 +62,25 @@ def grant_groups(
                 conditions=dict((conditions or {}).get(group.scope, {})) or None,
             )
         )
+
+
+def security_hub_resources(stack: Stack, region: str | None = None) -> dict[Scope, list[str]]:
+    """The account's own Security Hub in `region` (default: the stack's): its default product, the only
+    product an account may import its own findings into (BatchImportFindings requires a `product`
+    resource), and its hub (GetFindings accepts the `hub` resource type)."""
+    return {
+        "security-hub-product": [
+            stack.format_arn(
+                service="securityhub",
+                region=region,
+                resource="product",
+                resource_name=f"{stack.account}/default",
+            )
+        ],
+        "security-hub": [
+            stack.format_arn(service="securityhub", region=region, resource="hub", resource_name="default")
+        ],
+    }
 
 
 def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:

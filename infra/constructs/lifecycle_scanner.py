@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
@@ -23,16 +24,16 @@ from infra.constants import (
     METRICS_NAMESPACE,
     ORGANIZATION_SCANNER_ACTIONS,
     POWERTOOLS_LAYER_PARAMETER,
-    REQUIRE_MFA_ACTIONS,
-    SCANNER_ACTIONS,
+    REPORT_PREFIX,
     SCANNER_HANDLER,
     SCANNER_MEMORY_MB,
     SCANNER_RETRY_ATTEMPTS,
     SCANNER_TIMEOUT_SECONDS,
     SERVICE_NAME,
     Scope,
+    scanner_groups,
 )
-from infra.constructs.function import RETENTION, grant_groups
+from infra.constructs.function import RETENTION, grant_groups, security_hub_resources
 from infra.constructs.project_key import secrets_arn_pattern
 
 __all__ = ["RETENTION", "LifecycleScanner"]
@@ -40,7 +41,7 @@ __all__ = ["RETENTION", "LifecycleScanner"]
 
 class LifecycleScanner(Construct):
     """Runs `credlife.handlers.scheduled.handler` on a schedule, with a role that may do exactly what
-    `infra.constants.SCANNER_ACTIONS` lists, on exactly the resources it needs."""
+    `infra.constants.scanner_groups` lists, on exactly the resources it needs."""
 
     def __init__(
         self,
@@ -57,10 +58,14 @@ class LifecycleScanner(Construct):
         sender_email: str,
         sender_identity_arns: list[str],
         require_mfa_policy_arn: str,
+        report_bucket: s3.IBucket,
+        security_hub: bool = False,
         account_queue: sqs.IQueue | None = None,
     ) -> None:
         """`account_queue`: organization mode — the schedule then queues one message per account there.
-        `require_mfa_policy_arn`: the only policy the scanner may attach to (and detach from) users."""
+        `require_mfa_policy_arn`: the only policy the scanner may attach to (and detach from) users.
+        `report_bucket`: where each run's compliance report goes (`reports/` only). `security_hub`: also
+        import the findings into this account's Security Hub."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
@@ -92,7 +97,9 @@ class LifecycleScanner(Construct):
             "users-require-mfa": [users],
         }
         resources = dict(self.resources)
-        groups = (*SCANNER_ACTIONS, *REQUIRE_MFA_ACTIONS)
+        resources["report-bucket"] = [report_bucket.arn_for_objects(f"{REPORT_PREFIX}*")]
+        resources.update(security_hub_resources(stack))
+        groups = scanner_groups(security_hub=security_hub)
         if account_queue is not None:
             resources["account-queue"] = [account_queue.queue_arn]
             groups = (*groups, *ORGANIZATION_SCANNER_ACTIONS)
@@ -143,6 +150,8 @@ class LifecycleScanner(Construct):
                 "CREDLIFE_SENDER_EMAIL": sender_email,
                 "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": self.role.role_arn,
                 "CREDLIFE_REQUIRE_MFA_POLICY_ARN": require_mfa_policy_arn,
+                "CREDLIFE_REPORT_BUCKET": report_bucket.bucket_name,
+                "CREDLIFE_SECURITY_HUB_ENABLED": "true" if security_hub else "false",
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,

@@ -1,5 +1,6 @@
 """The member-account role (organization mode): deployed in every member account (CloudFormation
-StackSets), trusted only by the home account's worker role, granting exactly the lifecycle's actions."""
+StackSets), trusted only by the home account's worker role, granting exactly the lifecycle's actions (and,
+with `security_hub`, importing findings into that account's own Security Hub in the home region)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,24 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.constants import MEMBER_ACTIONS, WORKER_ROLE_NAME, Scope
-from infra.constructs.function import grant_groups
+from infra.constants import WORKER_ROLE_NAME, Scope, member_groups
+from infra.constructs.function import grant_groups, security_hub_resources
 from infra.constructs.project_key import secrets_arn_pattern
 
 
 class MemberRole(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, role_name: str, home_account: str, secret_prefix: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        role_name: str,
+        home_account: str,
+        secret_prefix: str,
+        security_hub: bool = False,
+        home_region: str | None = None,
     ) -> None:
+        """`home_region`: where the worker runs and so calls Security Hub (None: this stack's region)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         worker_role_arn = stack.format_arn(
@@ -32,5 +42,6 @@ class MemberRole(Construct):
             "*": ["*"],
             "users": [stack.format_arn(service="iam", region="", resource="user", resource_name="*")],
             "secrets": [secrets_arn_pattern(stack, secret_prefix)],
+            **security_hub_resources(stack, region=home_region),
         }
-        grant_groups(self.role, MEMBER_ACTIONS, resources)
+        grant_groups(self.role, member_groups(security_hub=security_hub), resources)

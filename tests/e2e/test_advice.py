@@ -118,3 +118,26 @@ def test_advice_never_changes_iam_and_reaches_the_owner_outbox(
     items = json.dumps(aws.table_items(TABLE))
     assert items.count("advice: direct_policies") >= 1
     assert "aws configure sso" in items
+
+
+def test_the_advice_flag_shows_advice_without_a_config_and_it_is_off_otherwise(
+    aws: Account, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the same users and no settings file (advice is off in the default policy)
+    seed(aws)
+
+    # When the operator plans without and with --advice
+    run("plan", "--json")
+    without = json_lines(capsys.readouterr().out)
+    run("plan", "--json", "--advice")
+    with_flag = json_lines(capsys.readouterr().out)
+    run("report", "--advice", "--out", str(tmp_path / "out"))
+
+    # Then only the flagged runs carry advice (no boundary rule: the default config requires none) ...
+    expected = {a for a in EXPECTED if a[1] != "no_permissions_boundary"}
+    assert advice_rows(without) == set()
+    assert advice_rows(with_flag) == expected
+    # ... and the lifecycle rows are the same either way
+    assert [r for r in with_flag if r["action"] != "advise"] == without
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert advice_rows(report["rows"]) == expected

@@ -344,12 +344,13 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
         pytest_socket.enable_socket()
 
 
+@pytest.mark.parametrize("command", ["plan", "report"])
 def test_plan_without_credentials_exits_2_with_a_hint(
-    no_credentials: None, capsys: pytest.CaptureFixture[str]
+    no_credentials: None, capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
 ) -> None:
     # Given no AWS credentials anywhere (and no moto)
-    # When the operator plans
-    code = main(["plan"])
+    # When the operator plans (or writes the report)
+    code = main(["report", "--out", str(tmp_path / "reports")] if command == "report" else ["plan"])
 
     # Then it exits 2 telling what is missing (not a socket error, not a stack trace)
     printed = capsys.readouterr()

@@ -1,6 +1,6 @@
 """The whole app as `app.py` builds it (main stack, member-role stack, one sign-in forwarder per region):
 the forwarder stacks, and `cfn-lint` on every synthesized template, for the default configuration and for
-one with every optional part on (organization mode, trail, boundary, concrete environment).
+one with every optional part on (organization mode, trail, boundary, concrete environment, Security Hub).
 
 cfn-lint rules ignored, each with its reason (`IGNORED_RULES`); anything else, warnings included, fails."""
 
@@ -38,6 +38,8 @@ FULL = {
     "region": "eu-west-1",
     "sender_email": "credlife@example.com",
     "signin_regions": ["us-east-1", "eu-central-1"],
+    "security_hub": True,
+    "report_retention_days": 730,
 }
 
 

@@ -31,6 +31,14 @@ def test_missing_context_gives_the_defaults() -> None:
     assert config.schedule == "rate(1 day)"
     assert config.permissions_boundary_arn is None
     assert config.runtime_config_json() == '{"policy":{}}'
+    # And the report is kept 400 days, without Security Hub
+    assert config.report_retention_days == 400
+    assert config.security_hub is False
+
+
+def test_report_and_security_hub_keys_are_read() -> None:
+    config = config_from_context({"report_retention_days": 30, "security_hub": True})
+    assert (config.report_retention_days, config.security_hub) == (30, True)
 
 
 def test_context_from_the_command_line_is_a_json_string() -> None:
@@ -60,6 +68,11 @@ def test_context_from_the_command_line_is_a_json_string() -> None:
         ({"signin_regions": ["us-east-1"]}, "must not name the home region us-east-1"),
         ({"signin_regions": ["eu-west-1", "eu-west-1"]}, "names a region twice"),
         ({"create_trail": "yes"}, "create_trail must be true or false"),
+        ({"security_hub": "true"}, "security_hub must be true or false"),
+        ({"report_retention_days": 0}, "report_retention_days must be a whole number of days from 1"),
+        ({"report_retention_days": 36501}, "report_retention_days must be a whole number of days from 1"),
+        ({"report_retention_days": 30.5}, "report_retention_days must be a whole number of days"),
+        ({"report_retention_days": True}, "report_retention_days must be a whole number of days"),
         ("{not json", "is not valid JSON"),
     ],
 )

@@ -159,6 +159,8 @@ def test_scanner_environment_points_at_the_stack_resources(synth: Synth, functio
         "CREDLIFE_SENDER_EMAIL": {"Ref": "SenderEmail"},
         "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": arn(synth, synth.stack.scanner.role),
         "CREDLIFE_REQUIRE_MFA_POLICY_ARN": ref(synth, synth.stack.require_mfa.policy),
+        "CREDLIFE_REPORT_BUCKET": ref(synth, synth.stack.report_bucket.bucket),
+        "CREDLIFE_SECURITY_HUB_ENABLED": "false",
         "POWERTOOLS_SERVICE_NAME": "credlife",
         "POWERTOOLS_METRICS_NAMESPACE": "CredentialLifecycle",
         "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.utils import parse_timestamp
 
+from credlife.asff import Thresholds
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.channels import LoggingChannel, SesEmailChannel, SnsTopicChannel
 from credlife.aws.credential_executor import CredentialActions
@@ -21,12 +22,15 @@ from credlife.aws.executor import Executor
 from credlife.aws.inventory import IamInventory
 from credlife.aws.notifier import Notifier
 from credlife.aws.organizations import MemberSessions
+from credlife.aws.report_store import S3ReportStore
 from credlife.aws.secrets import KeyVault
+from credlife.aws.security_hub import SecurityHubFindings
 from credlife.aws.state_store import DynamoStateStore
 from credlife.config import Settings
 from credlife.lifecycle import LifecycleService
 from credlife.notifications import NotificationService
 from credlife.ports import ChannelPort
+from credlife.publishing import Publisher
 from credlife.templates import load_templates
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8})
@@ -89,8 +93,53 @@ def build_runtime(
         account_id=inventory.account_id,
         api_calls=counter.snapshot,
         credentials=CredentialInventory(session.client("iam", config=RETRIES), counter=counter),
+        publisher=build_publisher(settings, session, home, state, counter),
     )
     return Runtime(settings, service, counter, inventory, state)
+
+
+def build_publisher(
+    settings: Settings,
+    session: boto3.Session,
+    home: boto3.Session,
+    state: DynamoStateStore,
+    counter: ApiCallCounter,
+) -> Publisher | None:
+    """The report goes to the home account's bucket; findings to the scanned account's Security Hub (the
+    account a finding is about must import it). None when neither is configured."""
+    if not settings.report.bucket and not settings.security_hub.enabled:
+        return None
+    reports = (
+        S3ReportStore(
+            home.client("s3", config=RETRIES),
+            bucket=settings.report.bucket,
+            prefix=settings.report.prefix,
+            counter=counter,
+        )
+        if settings.report.bucket
+        else None
+    )
+    region = settings.security_hub.region or session.region_name or "us-east-1"
+    findings = (
+        SecurityHubFindings(
+            session.client("securityhub", region_name=region, config=RETRIES), counter=counter
+        )
+        if settings.security_hub.enabled
+        else None
+    )
+    policy = settings.effective_policy
+    return Publisher(
+        audit=state,
+        reports=reports,
+        findings=findings,
+        region=region,
+        partition=settings.organization.partition,
+        thresholds=Thresholds(
+            rotate_after_days=policy.rotate_after_days,
+            unused_after_days=policy.unused_after_days,
+            password_unused_days=policy.password_unused_days,
+        ),
+    )
 
 
 def build_member_runtime(
