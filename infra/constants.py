@@ -265,9 +265,11 @@ def worker_role_actions() -> frozenset[str]:
 
 
 def member_groups(*, security_hub: bool = False) -> tuple[ActionGroup, ...]:
-    """The member role's action groups: the lifecycle's account-side half, plus Security Hub when on (the
-    worker imports each account's findings into that account's own hub, through the member session)."""
-    return (*MEMBER_ACTIONS, *(SECURITY_HUB_ACTIONS if security_hub else ()))
+    """The member role's action groups: the lifecycle's account-side half, MFA enforcement with the member
+    account's own require-MFA policy (conditioned on its ARN, like the scanner's), plus Security Hub when
+    on (the worker imports each account's findings into that account's own hub, through the member
+    session)."""
+    return (*MEMBER_ACTIONS, *REQUIRE_MFA_ACTIONS, *(SECURITY_HUB_ACTIONS if security_hub else ()))
 
 
 def member_actions(*, security_hub: bool = False) -> frozenset[str]:

@@ -138,24 +138,7 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
             "AwsSolutions-L1",
             "Pinned to python3.12 to match the AWS-published Powertools layer, like the scanner.",
         ),
-        Acknowledged(
-            REQUIRE_MFA_POLICY,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Not the automation's permissions: AWS's documented require-MFA policy for users without MFA. "
-            "Its '*' statements are a Deny of everything but MFA self-service, and read-only account "
-            "information (password policy, virtual MFA device list) without resource-level permissions.",
-        ),
-        Acknowledged(
-            REQUIRE_MFA_POLICY,
-            "AwsSolutions-IAM5[Resource::arn:aws:iam::*:user/<aws:username>]",
-            "The ${aws:username} policy variable limits each user to their own user and MFA devices; the "
-            "policy is attached to users of this account only.",
-        ),
-        Acknowledged(
-            REQUIRE_MFA_POLICY,
-            "AwsSolutions-IAM5[Resource::arn:aws:iam::*:mfa/*]",
-            "Creating a virtual MFA device names a device not yet known: AWS's documented pattern.",
-        ),
+        *_require_mfa_acknowledgements(),
     )
     worker = stack.node.try_find_child("AccountWorker")
     if worker is None:
@@ -191,6 +174,30 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
     )
 
 
+def _require_mfa_acknowledgements() -> tuple[Acknowledged, ...]:
+    """The require-MFA policy's findings: in the main stack and in the member-role stack alike."""
+    return (
+        Acknowledged(
+            REQUIRE_MFA_POLICY,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Not the automation's permissions: AWS's documented require-MFA policy for users without MFA. "
+            "Its '*' statements are a Deny of everything but MFA self-service, and read-only account "
+            "information (password policy, virtual MFA device list) without resource-level permissions.",
+        ),
+        Acknowledged(
+            REQUIRE_MFA_POLICY,
+            "AwsSolutions-IAM5[Resource::arn:aws:iam::*:user/<aws:username>]",
+            "The ${aws:username} policy variable limits each user to their own user and MFA devices; the "
+            "policy is attached to users of this account only.",
+        ),
+        Acknowledged(
+            REQUIRE_MFA_POLICY,
+            "AwsSolutions-IAM5[Resource::arn:aws:iam::*:mfa/*]",
+            "Creating a virtual MFA device names a device not yet known: AWS's documented pattern.",
+        ),
+    )
+
+
 def _logical_id(stack: Stack, path: str) -> str:
     """The template id cdk-nag shows for a construct's CloudFormation resource ("" if the stack has none)."""
     try:
@@ -221,7 +228,9 @@ def _member_acknowledgements(
             MEMBER_POLICY,
             f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::{account}:user/*]",
             "The lifecycle lists, creates, deactivates and deletes access keys of any IAM user of the member "
-            "account; which users it acts on is decided per user by the policy's scope and exemptions.",
+            "account; which users it acts on is decided per user by the policy's scope and exemptions. "
+            "AttachUserPolicy/DetachUserPolicy are conditioned on iam:PolicyARN being the account's "
+            "require-MFA policy.",
         ),
         Acknowledged(
             MEMBER_POLICY,
@@ -230,6 +239,7 @@ def _member_acknowledgements(
             "New access keys are handed over in one secret per user under the project's prefix; secret ARNs "
             "end in a random suffix, so the prefix wildcard is the narrowest possible.",
         ),
+        *_require_mfa_acknowledgements(),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, CfnParameter, Stack
+from aws_cdk import CfnCondition, CfnOutput, CfnParameter, CfnResource, Fn, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -151,7 +151,9 @@ def apply_boundary(stack: Stack, config: AppConfig) -> None:
 
 class MemberRoleStack(Stack):
     """Deployed in every member account (CloudFormation StackSets: synthesize, then use the template): the
-    role the account worker assumes. The home account is a parameter unless the config names it."""
+    role the account worker assumes, and the account's require-MFA policy (the same fixed name and document
+    as the main stack's). The home account is a parameter unless the config names it; the policy is not
+    created where `CreateRequireMfaPolicy` is "false" (the home account, whose main stack has it)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any) -> None:
         super().__init__(
@@ -170,12 +172,31 @@ class MemberRoleStack(Stack):
                 allowed_pattern=r"^\d{12}$",
                 description="The account running the credential-lifecycle stack (its worker role is trusted)",
             ).value_as_string
+        create_policy = CfnParameter(
+            self,
+            "CreateRequireMfaPolicy",
+            type="String",
+            allowed_values=["true", "false"],
+            default="true",
+            description="Create the credlife-require-mfa policy here ('false' only in the home account, "
+            "where the credential-lifecycle stack already created it)",
+        )
+        self.require_mfa = RequireMfaPolicy(self, "RequireMfaPolicy")
+        policy_resource = self.require_mfa.policy.node.default_child
+        assert isinstance(policy_resource, CfnResource)
+        policy_resource.cfn_options.condition = CfnCondition(
+            self,
+            "CreatesRequireMfaPolicy",
+            expression=Fn.condition_equals(create_policy.value_as_string, "true"),
+        )
         self.member = MemberRole(
             self,
             "MemberRole",
             role_name=organization.member_role_name if organization is not None else MEMBER_ROLE_NAME,
             home_account=home,
             secret_prefix=config.secret_prefix,
+            # by its fixed name: no reference to the (conditional) policy resource
+            require_mfa_policy_arn=RequireMfaPolicy.predicted_arn(self),
             security_hub=config.security_hub,
             # the worker calls Security Hub in its own (the home) region; unset: where this stack runs
             home_region=config.region,

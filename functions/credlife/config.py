@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from credlife.domain.mfa_policy import POLICY_NAME as REQUIRE_MFA_POLICY_NAME
 from credlife.domain.owners import DEFAULT_TAG_KEYS, EMAIL, OwnerRules, is_email
 from credlife.domain.policy import Policy
 from credlife.domain.risk import RiskPolicy
@@ -71,6 +72,10 @@ class OrganizationSettings(BaseModel):
 
     def member_role_arn(self, account_id: str) -> str:
         return f"arn:{self.partition}:iam::{account_id}:role/{self.member_role_name}"
+
+    def member_require_mfa_policy_arn(self, account_id: str) -> str:
+        """The require-MFA policy the member-role stack creates in each member account (fixed name)."""
+        return f"arn:{self.partition}:iam::{account_id}:policy/{REQUIRE_MFA_POLICY_NAME}"
 
 
 _EMAIL_PATTERN = f"^{EMAIL.pattern}$"

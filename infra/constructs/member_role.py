@@ -1,6 +1,7 @@
 """The member-account role (organization mode): deployed in every member account (CloudFormation
-StackSets), trusted only by the home account's worker role, granting exactly the lifecycle's actions (and,
-with `security_hub`, importing findings into that account's own Security Hub in the home region)."""
+StackSets), trusted only by the home account's worker role, granting exactly the lifecycle's actions:
+attaching and detaching only the account's require-MFA policy (condition `iam:PolicyARN`) and, with
+`security_hub`, importing findings into that account's own Security Hub in the home region."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ class MemberRole(Construct):
         role_name: str,
         home_account: str,
         secret_prefix: str,
+        require_mfa_policy_arn: str,
         security_hub: bool = False,
         home_region: str | None = None,
     ) -> None:
-        """`home_region`: where the worker runs and so calls Security Hub (None: this stack's region)."""
+        """`require_mfa_policy_arn`: the only policy the role may attach to (and detach from) users.
+        `home_region`: where the worker runs and so calls Security Hub (None: this stack's region)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         worker_role_arn = stack.format_arn(
@@ -38,10 +41,17 @@ class MemberRole(Construct):
             assumed_by=iam.ArnPrincipal(worker_role_arn),
             description="credential-lifecycle: the home account's worker manages access keys here",
         )
+        users = stack.format_arn(service="iam", region="", resource="user", resource_name="*")
         resources: dict[Scope, list[str]] = {
             "*": ["*"],
-            "users": [stack.format_arn(service="iam", region="", resource="user", resource_name="*")],
+            "users": [users],
             "secrets": [secrets_arn_pattern(stack, secret_prefix)],
+            "users-require-mfa": [users],
             **security_hub_resources(stack, region=home_region),
         }
-        grant_groups(self.role, member_groups(security_hub=security_hub), resources)
+        grant_groups(
+            self.role,
+            member_groups(security_hub=security_hub),
+            resources,
+            conditions={"users-require-mfa": {"ArnEquals": {"iam:PolicyARN": require_mfa_policy_arn}}},
+        )

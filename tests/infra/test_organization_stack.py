@@ -1,6 +1,7 @@
 """Organization mode in the CDK app: the account worker (queue, dead-letter queue, event source with
-partial batch failures), the scheduler's fan-out permissions, and the member-account role stack — each
-role granting exactly its declared actions, cdk-nag clean with every acknowledgement matching a finding."""
+partial batch failures), the scheduler's fan-out permissions, and the member-account stack (its role and
+its require-MFA policy) — each role granting exactly its declared actions, cdk-nag clean with every
+acknowledgement matching a finding."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from infra.constants import (
     ACCOUNT_QUEUE_MAX_RECEIVES,
     ACCOUNT_QUEUE_VISIBILITY_SECONDS,
     CONTEXT_KEY,
-    MEMBER_ACTIONS,
+    REQUIRE_MFA_POLICY_DOCUMENT,
+    REQUIRE_MFA_POLICY_NAME,
     WORKER_HANDLER,
     WORKER_MAX_CONCURRENCY,
     WORKER_ROLE_NAME,
-    qualified,
+    member_actions,
     scanner_role_actions,
     worker_role_actions,
 )
@@ -183,8 +185,90 @@ def test_member_role_trusts_only_the_worker_role_and_grants_exactly_the_lifecycl
         if {"Ref": role_id} in policy["Properties"]["Roles"]
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    assert actions_of(statements) == qualified(MEMBER_ACTIONS)
+    assert actions_of(statements) == member_actions()
     assert member.member.role.role_name is not None
+
+
+def _member_statements(template: Template) -> list[dict[str, Any]]:
+    return [
+        s
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _one_element_lists_as_strings(value: Any) -> Any:
+    """CDK writes a one-element action list as a string: the same IAM document."""
+    if isinstance(value, dict):
+        return {k: _one_element_lists_as_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) == 1 and isinstance(value[0], str):
+            return value[0]
+        return [_one_element_lists_as_strings(item) for item in value]
+    return value
+
+
+#: `arn:<partition>:iam::<this account>:policy/credlife-require-mfa`, as the template spells it.
+MEMBER_POLICY_ARN = {
+    "Fn::Join": [
+        "",
+        [
+            "arn:",
+            {"Ref": "AWS::Partition"},
+            ":iam::",
+            {"Ref": "AWS::AccountId"},
+            f":policy/{REQUIRE_MFA_POLICY_NAME}",
+        ],
+    ]
+}
+
+
+def test_member_stack_creates_the_require_mfa_policy_with_the_main_stacks_name_and_document(
+    stacks: tuple[Synth, MemberRoleStack, Template],
+) -> None:
+    synth, _, template = stacks
+    # When the member stack's managed policies are read
+    (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
+    props = policy["Properties"]
+    # Then it is the require-MFA policy, named and written exactly as the main stack's
+    assert props["ManagedPolicyName"] == REQUIRE_MFA_POLICY_NAME
+    assert props["PolicyDocument"] == _one_element_lists_as_strings(REQUIRE_MFA_POLICY_DOCUMENT)
+    main_id = logical_id(synth, synth.stack.require_mfa.policy)
+    main = synth.resources("AWS::IAM::ManagedPolicy")[main_id]["Properties"]
+    assert {k: props[k] for k in ("ManagedPolicyName", "PolicyDocument", "Description")} == {
+        k: main[k] for k in ("ManagedPolicyName", "PolicyDocument", "Description")
+    }
+    # And it is attached to nobody by the stack (the worker attaches it at run time)
+    assert not {"Users", "Groups", "Roles"} & set(props)
+    # And it is created unless the CreateRequireMfaPolicy parameter says "false" (the home account)
+    assert policy["Condition"] == "CreatesRequireMfaPolicy"
+    assert template.to_json()["Conditions"]["CreatesRequireMfaPolicy"] == {
+        "Fn::Equals": [{"Ref": "CreateRequireMfaPolicy"}, "true"]
+    }
+    parameter = template.to_json()["Parameters"]["CreateRequireMfaPolicy"]
+    assert parameter["Default"] == "true"
+    assert parameter["AllowedValues"] == ["true", "false"]
+
+
+def test_member_role_may_attach_and_detach_only_the_accounts_require_mfa_policy(
+    stacks: tuple[Synth, MemberRoleStack, Template],
+) -> None:
+    _, _, template = stacks
+    statements = _member_statements(template)
+    # When the statement granting AttachUserPolicy is read
+    (statement,) = [s for s in statements if actions_of([s]) & {"iam:AttachUserPolicy"}]
+    # Then it grants attach and detach only, on users, only for this account's require-MFA policy
+    assert actions_of([statement]) == {"iam:AttachUserPolicy", "iam:DetachUserPolicy"}
+    assert statement["Condition"] == {"ArnEquals": {"iam:PolicyARN": MEMBER_POLICY_ARN}}
+    assert statement["Resource"] == {
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":user/*"],
+        ]
+    }
+    # And no other statement grants either action
+    others = [s for s in statements if s is not statement]
+    assert not actions_of(others) & {"iam:AttachUserPolicy", "iam:DetachUserPolicy"}
 
 
 def test_worker_sends_notices_from_the_home_account_as_itself(synth: Synth) -> None:

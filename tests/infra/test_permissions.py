@@ -15,7 +15,16 @@ import importlib
 
 import pytest
 
-from credlife.aws import channels, executor, inventory, organizations, risk_factory, secrets, state_store
+from credlife.aws import (
+    channels,
+    credential_executor,
+    executor,
+    inventory,
+    organizations,
+    risk_factory,
+    secrets,
+    state_store,
+)
 from infra.constants import (
     EVENT_MONITOR_ACTIONS,
     KMS_INDIRECT_ACTIONS,
@@ -117,18 +126,24 @@ def test_worker_grants_equal_what_it_calls_in_the_home_account() -> None:
 
 @pytest.mark.parametrize("security_hub", [False, True], ids=["security-hub-off", "security-hub-on"])
 def test_member_role_grants_equal_what_the_lifecycle_calls_in_a_member_account(security_hub: bool) -> None:
-    # Given the adapters that act in the member account (IAM, STS, the handover secrets), and Security
-    # Hub when on (the worker imports an account's findings through its member session)
+    # Given the adapters that act in the member account (IAM, STS, the handover secrets), MFA enforcement
+    # with the account's own require-MFA policy (factory.build_member_runtime), and Security Hub when on
+    # (the worker imports an account's findings through its member session)
     declared = {
         *inventory.REQUIRED_ACTIONS,
         *executor.REQUIRED_ACTIONS,
         *secrets.REQUIRED_ACTIONS,
+        *credential_executor.REQUIRE_MFA_ACTIONS,
         *(SECURITY_HUB if security_hub else ()),
     }
     # Then the member role grants exactly those (its secrets use the account's AWS managed key)
     granted = set(member_actions(security_hub=security_hub))
     assert granted == declared, _difference(granted, declared)
-    assert set(qualified(MEMBER_ACTIONS)) == granted - SECURITY_HUB
+    assert set(qualified(MEMBER_ACTIONS)) == granted - SECURITY_HUB - REQUIRE_MFA
+
+
+def test_the_require_mfa_grant_is_what_the_credential_executor_attaches_and_detaches_with() -> None:
+    assert set(credential_executor.REQUIRE_MFA_ACTIONS) == REQUIRE_MFA
 
 
 def test_rotate_now_and_event_monitor_publish_no_report_and_no_security_hub_finding() -> None:

@@ -147,14 +147,19 @@ def build_member_runtime(
 ) -> Runtime:
     """Organization mode: one member account's runtime on a session assumed in its member role. Handover
     secrets there use `organization.member_kms_key_id` (default: that account's AWS managed key), and the
-    member role is the automation principal that may read them."""
+    member role is the automation principal that may read them. MFA is enforced with the require-MFA
+    policy the member-role stack creates in that account (never a home-account ARN), unless the policy's
+    `mfa_enforcement` is something else than "policy"."""
     org = settings.organization
-    member_settings = settings.model_copy(
-        update={
-            "kms_key_id": org.member_kms_key_id,
-            "automation_principal_arn": org.member_role_arn(account_id),
-        }
-    )
+    update: dict[str, Any] = {
+        "kms_key_id": org.member_kms_key_id,
+        "automation_principal_arn": org.member_role_arn(account_id),
+    }
+    if settings.policy.mfa_enforcement == "policy":
+        arn = org.member_require_mfa_policy_arn(account_id)
+        update["require_mfa_policy_arn"] = arn
+        update["policy"] = settings.policy.model_copy(update={"require_mfa_policy_arn": arn})
+    member_settings = settings.model_copy(update=update)
     return build_runtime(member_settings, members.session_for(account_id), home_session=home_session)
 
 
