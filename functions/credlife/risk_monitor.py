@@ -64,11 +64,27 @@ class SigninStatePort(Protocol):
         """When and why the project disabled one of the user's credentials (a reason in `reasons`)."""
 
 
+@dataclass(frozen=True, slots=True)
+class MfaLift:
+    """What `EnableMFADevice` did to the project's MFA enforcement."""
+
+    #: The outcome status: applied, dry_run, failed.
+    status: str
+    #: The require-MFA policy was attached and is now detached (dry run: would be). False when nothing was
+    #: lifted (the user was still in the grace period, or the call failed).
+    detached: bool = False
+
+
 class MfaEnabledPort(Protocol):
     """Lifts the project's MFA enforcement as soon as a user enables an MFA device (issue 4)."""
 
-    def mfa_enabled(self, account: str, user: str, at: datetime) -> str:
-        """Returns the outcome status (applied, dry_run, failed)."""
+    def mfa_enabled(self, account: str, user: str, at: datetime) -> MfaLift: ...
+
+
+class MfaLiftNoticePort(Protocol):
+    def mfa_lifted(self, account: str, user: str, at: datetime, dry_run: bool) -> None:
+        """Tell the user's owner that MFA enforcement was lifted (dry run: would be) because an MFA device
+        was enabled at `at`. Raises when the message could not be sent."""
 
 
 class AlertPublisherPort(Protocol):
@@ -105,6 +121,8 @@ class EventResult:
     errors: list[str] = field(default_factory=list)
     #: `EnableMFADevice`: the outcome of lifting the MFA enforcement (None: not applicable / no hook).
     mfa_lift: str | None = None
+    #: The owner was told that the MFA enforcement was lifted (sent once: only a first delivery gets here).
+    mfa_notice: bool = False
 
     @property
     def reasons(self) -> list[str]:
@@ -136,6 +154,8 @@ class EventResult:
             "alert": self.alert_due,
             "alerted": self.alerted,
             "owner_asked": self.owner_asked,
+            "mfa_lift": self.mfa_lift,
+            "mfa_notice": self.mfa_notice,
             "errors": self.errors,
         }
 
@@ -156,8 +176,10 @@ class RiskMonitor:
         publisher: AlertPublisherPort | None = None,
         owner_check: OwnerCheckPort | None = None,
         mfa_hook: MfaEnabledPort | None = None,
+        mfa_notice: MfaLiftNoticePort | None = None,
     ) -> None:
         self.mfa_hook = mfa_hook
+        self.mfa_notice = mfa_notice
         self.state = state
         self.policy = policy
         self.publisher = publisher
@@ -222,9 +244,29 @@ class RiskMonitor:
             and event.succeeded
             and event.user
         ):
-            result.mfa_lift = self._guard(
-                result, "mfa_enabled", self.mfa_hook.mfa_enabled, account, event.user, event.at
-            )
+            self._lift_mfa(self.mfa_hook, event, event.user, result)
+
+    def _lift_mfa(self, hook: MfaEnabledPort, event: CloudTrailEvent, user: str, result: EventResult) -> None:
+        """Lift the enforcement; when a policy was (or, dry run, would be) detached, tell the owner. Reached
+        only by the first delivery of the event (`claim_event`), so the owner is told once; a failed send is
+        an error of the result, never of the lift."""
+        lift = self._guard(result, "mfa_enabled", hook.mfa_enabled, event.account, user, event.at)
+        if lift is None:
+            return
+        result.mfa_lift = lift.status
+        if self.mfa_notice is None or not lift.detached or lift.status not in {"applied", "dry_run"}:
+            return
+        told = self._guard(
+            result,
+            "mfa_notice",
+            _done,
+            self.mfa_notice.mfa_lifted,
+            event.account,
+            user,
+            event.at,
+            lift.status == "dry_run",
+        )
+        result.mfa_notice = told is True
 
     def _view(self, event: CloudTrailEvent, result: EventResult) -> RiskView:
         if event.kind is not EventKind.SIGNIN or event.event_name != "ConsoleLogin":

@@ -24,6 +24,7 @@ from credlife.domain.credential_planner import CONSOLE
 from credlife.domain.mfa_policy import POLICY_NAME, require_mfa_policy_document
 from credlife.domain.models import CredentialType, User, cred_ref
 from credlife.domain.password_policy import PasswordPolicyBaseline
+from credlife.risk_monitor import MfaLift
 
 ACCOUNT = "123456789012"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -134,10 +135,10 @@ def test_event_hook_lifts_once_and_leaves_other_policies(env: Env) -> None:
     hook = MfaEnabledHook(
         CredentialActions(iam, state=env.store, require_mfa_policy_arn=env.arn), env.store, dry_run=False
     )
-    assert hook.mfa_enabled(ACCOUNT, "carol", NOW) == "applied"
+    assert hook.mfa_enabled(ACCOUNT, "carol", NOW) == MfaLift("applied", detached=True)
     assert env.attached("carol") == [other["Policy"]["Arn"]]
     # a user unknown to IAM (e.g. another account's) fails softly, audited
-    assert hook.mfa_enabled(ACCOUNT, "nobody", NOW) in {"applied", "failed"}
+    assert hook.mfa_enabled(ACCOUNT, "nobody", NOW) in {MfaLift("applied"), MfaLift("failed")}
 
 
 def test_delete_login_profile(env: Env) -> None:

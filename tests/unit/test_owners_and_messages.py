@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,6 +14,7 @@ from credlife.domain.messages import (
     MessageItem,
     OutcomeFacts,
     compose,
+    mfa_lift_notice,
     render_digest,
     security_summary,
 )
@@ -229,3 +231,51 @@ def test_rotate_now_respects_quota_and_exemptions(
     snap = snapshot([user("ana", *keys, tags=tags)])
     snap = type(snap)(snap.account_id, snap.taken_at, snap.users, snap.records, {"ana": "cli"})
     assert {r.action for r in plan(snap, Policy(dry_run=False), NOW)} == expected
+
+
+# -- the MFA-lift notice (event function) ---------------------------------------------------------------
+
+
+def test_mfa_lift_notice_names_user_owner_time_and_the_security_contact() -> None:
+    # Given MFA enforcement lifted for ana at 13:00:27 UTC (the event's time, given in another zone)
+    at = datetime(2026, 6, 1, 13, 0, 27, tzinfo=UTC).astimezone(ZoneInfo("Europe/Oslo"))
+    subject, text = mfa_lift_notice(
+        user="ana",
+        account_id="123456789012",
+        at=at,
+        owner=OWNER,
+        security_email="security@example.com",
+        dry_run=False,
+    )
+    # Then the subject and the text say what happened to whom, when (UTC), and whom to call if not them
+    assert subject == "[credlife] MFA enforcement for ana was lifted (123456789012)"
+    assert "MFA enforcement for the IAM user ana in AWS account 123456789012 was lifted" in text
+    assert "an MFA\ndevice was enabled at 2026-06-01 13:00 UTC" in text
+    assert "owner (tag:owner)" in text
+    assert "If this wasn't you" in text
+    assert "security@example.com" in text
+    assert "DRY RUN" not in text
+    # and no secret, key id or device serial
+    lowered = (subject + text).lower()
+    assert "akia" not in lowered
+    assert "password" not in lowered
+    assert "serial" not in lowered
+    assert "arn:aws" not in lowered
+    assert subject.isascii()
+    assert len(subject) <= 100
+
+
+def test_mfa_lift_notice_in_dry_run_says_would() -> None:
+    subject, text = mfa_lift_notice(
+        user="ana",
+        account_id="123456789012",
+        at=NOW,
+        owner=Owner("security@example.com", "security-default"),
+        security_email="security@example.com",
+        dry_run=True,
+    )
+    assert subject == "[credlife dry-run] MFA enforcement for ana would be lifted (123456789012)"
+    assert "DRY RUN: nothing was changed" in text
+    assert "would be lifted" in text
+    assert "was lifted" not in text
+    assert "owner (security-default)" in text

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from credlife.domain.risk import Alert, RiskPolicy, SigninHistory
-from credlife.risk_monitor import EventResult, MemorySigninState, RiskMonitor
-from tests.cloudtrail import FIREFOX, HIDDEN, T0, api_call, iam_user, minutes, signin
+from credlife.risk_monitor import EventResult, MemorySigninState, MfaLift, RiskMonitor
+from tests.cloudtrail import ACCOUNT, FIREFOX, HIDDEN, T0, api_call, iam_user, minutes, signin
 
 
 class Publisher:
@@ -212,3 +212,87 @@ class TestDegraded:
         assert not results[0].risky
         assert results[1].reasons == ["no_mfa"]
         assert len(publisher.sent) == 1
+
+
+# -- EnableMFADevice: the lift and the owner's notice ---------------------------------------------------
+
+
+class Hook:
+    def __init__(self, lift: MfaLift) -> None:
+        self.lift = lift
+        self.calls: list[tuple[str, str, datetime]] = []
+
+    def mfa_enabled(self, account: str, user: str, at: datetime) -> MfaLift:
+        self.calls.append((account, user, at))
+        return self.lift
+
+
+class Notice:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[str, str, datetime, bool]] = []
+        self.fail = fail
+
+    def mfa_lifted(self, account: str, user: str, at: datetime, dry_run: bool) -> None:
+        if self.fail:
+            raise ConnectionError("ses unreachable")
+        self.sent.append((account, user, at, dry_run))
+
+
+def enable_mfa(user: str = "bob", at: datetime = T0) -> dict[str, Any]:
+    return api_call(
+        "EnableMFADevice", {"userName": user, "serialNumber": "mfa/x"}, actor=iam_user(user), at=at
+    )
+
+
+def lifting(lift: MfaLift, notice: Notice) -> tuple[RiskMonitor, Hook]:
+    hook = Hook(lift)
+    return RiskMonitor(MemorySigninState(), RiskPolicy(), mfa_hook=hook, mfa_notice=notice), hook
+
+
+class TestMfaLiftNotice:
+    def test_the_owner_is_told_once_per_event(self) -> None:
+        # Given the require-MFA policy is detached when bob enables a device
+        notice = Notice()
+        m, hook = lifting(MfaLift("applied", detached=True), notice)
+        event = enable_mfa()
+        # When the event arrives, and is delivered again
+        first, again = run(m, [event, event])
+        # Then the owner is told once, with the event's time
+        assert (first.mfa_lift, first.mfa_notice, first.errors) == ("applied", True, [])
+        assert again.duplicate
+        assert not again.mfa_notice
+        assert notice.sent == [(ACCOUNT, "bob", T0, False)]
+        assert len(hook.calls) == 1
+
+    def test_a_dry_run_lift_is_told_as_a_dry_run(self) -> None:
+        notice = Notice()
+        m, _ = lifting(MfaLift("dry_run", detached=True), notice)
+        assert m.process(enable_mfa()).mfa_notice
+        assert notice.sent == [(ACCOUNT, "bob", T0, True)]
+
+    @pytest.mark.parametrize(
+        "lift", [MfaLift("applied", detached=False), MfaLift("failed"), MfaLift("dry_run", detached=False)]
+    )
+    def test_nothing_lifted_tells_nobody(self, lift: MfaLift) -> None:
+        notice = Notice()
+        m, _ = lifting(lift, notice)
+        result = m.process(enable_mfa())
+        assert (result.mfa_lift, result.mfa_notice) == (lift.status, False)
+        assert notice.sent == []
+
+    def test_a_failed_send_keeps_the_lift_and_is_reported(self) -> None:
+        m, _ = lifting(MfaLift("applied", detached=True), Notice(fail=True))
+        result = m.process(enable_mfa())
+        assert result.mfa_lift == "applied"
+        assert not result.mfa_notice
+        assert result.errors == ["mfa_notice: ConnectionError"]
+        assert result.as_row()["mfa_lift"] == "applied"
+
+    def test_other_events_never_lift_or_tell(self) -> None:
+        notice = Notice()
+        m, hook = lifting(MfaLift("applied", detached=True), notice)
+        run(m, [signin(mfa="No"), api_call("DeactivateMFADevice", {"userName": "bob"})])
+        denied = api_call("EnableMFADevice", {"userName": "bob"}, error="AccessDenied")
+        m.process(denied)
+        assert hook.calls == []
+        assert notice.sent == []

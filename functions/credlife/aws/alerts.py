@@ -1,6 +1,7 @@
-"""Where risk alerts go: the security topic (SNS) and the user's "was this you?" check.
+"""Where risk alerts go: the security topic (SNS) and the user's "was this you?" check; and the owner's
+notice when an `EnableMFADevice` event lifted the MFA enforcement.
 
-Both are ports of `credlife.risk_monitor` with an AWS and a logging implementation. The SNS message is the
+Each is a port of `credlife.risk_monitor` with an AWS and a logging implementation. The SNS message is the
 alert as JSON (who, what, where, when, why, next steps); the subject is short (≤ 100 ASCII characters) and
 message attributes carry severity and reasons so subscriptions can filter. Alerts never hold a secret: the
 events they come from carry none, and only chosen request parameters are copied.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 import boto3
@@ -18,14 +20,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.channels import SES_ACTIONS
 from credlife.aws.errors import AwsError, translate
+from credlife.domain.messages import mfa_lift_notice
 from credlife.domain.models import User
-from credlife.domain.owners import OwnerRules, resolve_owner
+from credlife.domain.owners import Owner, OwnerRules, resolve_owner
 from credlife.domain.risk import Alert
 from credlife.ports import ChannelPort, OutgoingMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
     from mypy_boto3_sns.client import SNSClient
+
+_log = logging.getLogger("credlife.alerts")
 
 #: What `SnsAlertPublisher` calls (on the security topic only).
 REQUIRED_ACTIONS: Final = ("sns:Publish",)
@@ -113,19 +118,7 @@ class EmailOwnerCheck:
             counter.attach(self._iam)
 
     def ask_owner(self, account: str, user: str, alert: Alert) -> None:
-        try:
-            found = self._iam.get_user(UserName=user)["User"]
-        except ClientError as error:
-            raise translate(error, "iam:GetUser") from None
-        owner = resolve_owner(
-            User(
-                name=user,
-                arn=found["Arn"],
-                path=found.get("Path", "/"),
-                tags={t["Key"]: t["Value"] for t in found.get("Tags", [])},
-            ),
-            self._rules,
-        )
+        owner = owner_of(self._iam, user, self._rules)
         if owner.address == self._rules.security_email:
             return
         where = alert.message.get("where", {})
@@ -156,3 +149,69 @@ class EmailOwnerCheck:
                 text=text,
             )
         )
+
+
+class OwnerMfaLiftNotice:
+    """`MfaLiftNoticePort`: one short email to the user's owner when `EnableMFADevice` lifted the require-MFA
+    restriction (issue 4's event path). The owner is resolved as for the lifecycle digests, the security
+    address included when nothing else matches (nobody else is told). The channel is SES when a sender is
+    configured, else a log line (`LoggingChannel`)."""
+
+    REQUIRED_ACTIONS: Final = ("iam:GetUser", *SES_ACTIONS)
+
+    def __init__(
+        self,
+        channel: ChannelPort,
+        rules: OwnerRules,
+        iam_client: IAMClient | None = None,
+        *,
+        counter: ApiCallCounter | None = None,
+    ) -> None:
+        self._channel = channel
+        self._rules = rules
+        self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
+        if counter is not None:
+            counter.attach(self._iam)
+
+    def mfa_lifted(self, account: str, user: str, at: datetime, dry_run: bool) -> None:
+        owner = owner_of(self._iam, user, self._rules)
+        subject, text = mfa_lift_notice(
+            user=user,
+            account_id=account,
+            at=at,
+            owner=owner,
+            security_email=self._rules.security_email,
+            dry_run=dry_run,
+        )
+        receipt = self._channel.send(OutgoingMessage(recipient=owner.address, subject=subject, text=text))
+        _log.info(
+            "MFA-lift notice sent",
+            extra={
+                "account_id": account,
+                "user": user,
+                "recipient": owner.address,
+                "owner_source": owner.source,
+                "channel": self._channel.name,
+                "receipt": receipt,
+            },
+        )
+
+
+def owner_of(iam: IAMClient, user: str, rules: OwnerRules) -> Owner:
+    """The user's owner, resolved exactly as for the lifecycle digests (tags, path default, e-mail user name,
+    the security address), from one `iam:GetUser` call."""
+    try:
+        found = iam.get_user(UserName=user)["User"]
+    except ClientError as error:
+        raise translate(error, "iam:GetUser") from None
+    except BotoCoreError as error:
+        raise AwsError("iam:GetUser", type(error).__name__) from None
+    return resolve_owner(
+        User(
+            name=user,
+            arn=found["Arn"],
+            path=found.get("Path", "/"),
+            tags={t["Key"]: t["Value"] for t in found.get("Tags", [])},
+        ),
+        rules,
+    )

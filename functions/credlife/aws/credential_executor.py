@@ -23,6 +23,7 @@ from credlife.domain.credential_planner import CONSOLE
 from credlife.domain.models import CredentialType, Notice
 from credlife.domain.password_policy import PasswordPolicy, PasswordPolicyBaseline, enforced
 from credlife.ports import AuditEntry, Outcome
+from credlife.risk_monitor import MfaLift
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
@@ -156,6 +157,13 @@ class CredentialActions:
         self, account_id: str, user: str, now: datetime, *, dry_run: bool, action: Action | None = None
     ) -> Outcome:
         """Detach the require-MFA policy (if attached) and close the grace episode."""
+        return self.lift_enforcement(account_id, user, now, dry_run=dry_run, action=action)[0]
+
+    def lift_enforcement(
+        self, account_id: str, user: str, now: datetime, *, dry_run: bool, action: Action | None = None
+    ) -> tuple[Outcome, bool]:
+        """`lift`, and whether the require-MFA policy was attached and is now detached (dry run: would be);
+        False when only the grace episode was closed."""
         subject = action or Action(
             user=user,
             credential=CredentialType.MFA,
@@ -167,7 +175,8 @@ class CredentialActions:
         )
         attached = self._attached(user)
         if dry_run:
-            return Outcome(subject, "dry_run", "would detach the require-MFA policy" if attached else "")
+            detail = "would detach the require-MFA policy" if attached else ""
+            return Outcome(subject, "dry_run", detail), attached
         if attached and self._policy_arn is not None:
             arn = self._policy_arn
             try:
@@ -184,9 +193,8 @@ class CredentialActions:
             at={"resolved_at": now},
             remove=("detected_at", "enforced_at"),
         )
-        return Outcome(
-            subject, "applied", f"detached {self._policy_arn}" if attached else "grace period closed"
-        )
+        detail = f"detached {self._policy_arn}" if attached else "grace period closed"
+        return Outcome(subject, "applied", detail), attached
 
     def _attached(self, user: str) -> bool:
         if self._policy_arn is None:
@@ -335,7 +343,7 @@ class MfaEnabledHook:
         self._state = state
         self._dry_run = dry_run
 
-    def mfa_enabled(self, account_id: str, user: str, at: datetime) -> str:
+    def mfa_enabled(self, account_id: str, user: str, at: datetime) -> MfaLift:
         run_id = f"event-{at:%Y%m%dT%H%M%SZ}"
         probe = Action(
             user=user,
@@ -350,9 +358,11 @@ class MfaEnabledHook:
             account_id, AuditEntry(at=at, phase="intent", run_id=run_id, action=probe.as_row())
         )
         try:
-            outcome = self._actions.lift(account_id, user, at, dry_run=self._dry_run, action=probe)
+            outcome, detached = self._actions.lift_enforcement(
+                account_id, user, at, dry_run=self._dry_run, action=probe
+            )
         except AwsError as error:
-            outcome = Outcome(probe, "failed", str(error))
+            outcome, detached = Outcome(probe, "failed", str(error)), False
         self._state.write_audit(
             account_id,
             AuditEntry(
@@ -364,4 +374,4 @@ class MfaEnabledHook:
                 detail=outcome.detail,
             ),
         )
-        return outcome.status
+        return MfaLift(outcome.status, detached=detached)

@@ -1,5 +1,6 @@
 """Composition root of the event monitor: the DynamoDB sign-in state, the security topic (or a log when no
-topic is configured) and the owner check, wired into a `RiskMonitor` from validated settings.
+topic is configured), the owner check, and the MFA lift with its owner notice, wired into a `RiskMonitor`
+from validated settings.
 
 Kept apart from `credlife.aws.factory` (the lifecycle's root) so the event Lambda builds only what it
 uses: no IAM or Secrets Manager client, a fast cold start."""
@@ -12,19 +13,26 @@ import boto3
 from botocore.config import Config
 
 from credlife.aws import alerts, signin_state
-from credlife.aws.alerts import EmailOwnerCheck, LoggingAlertPublisher, LoggingOwnerCheck, SnsAlertPublisher
+from credlife.aws.alerts import (
+    EmailOwnerCheck,
+    LoggingAlertPublisher,
+    LoggingOwnerCheck,
+    OwnerMfaLiftNotice,
+    SnsAlertPublisher,
+)
 from credlife.aws.calls import ApiCallCounter
-from credlife.aws.channels import SesEmailChannel
+from credlife.aws.channels import LoggingChannel, SesEmailChannel
 from credlife.aws.credential_executor import MFA_LIFT_ACTIONS, CredentialActions, MfaEnabledHook
 from credlife.aws.signin_state import DynamoSigninState
 from credlife.aws.state_store import DynamoStateStore
 from credlife.config import Settings
-from credlife.risk_monitor import AlertPublisherPort, OwnerCheckPort, RiskMonitor
+from credlife.ports import ChannelPort
+from credlife.risk_monitor import AlertPublisherPort, MfaLiftNoticePort, OwnerCheckPort, RiskMonitor
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 5})
 #: Every action the event Lambda's role needs (the CDK construct grants exactly these): sign-in state, the
-#: security topic, the "was this you?" email (when a sender is configured) and lifting MFA enforcement on
-#: `EnableMFADevice` (DetachUserPolicy only for the require-MFA policy).
+#: security topic, the "was this you?" email (when a sender is configured), lifting MFA enforcement on
+#: `EnableMFADevice` (DetachUserPolicy only for the require-MFA policy) and telling the owner it was lifted.
 REQUIRED_ACTIONS = tuple(
     dict.fromkeys(
         (
@@ -32,6 +40,7 @@ REQUIRED_ACTIONS = tuple(
             *alerts.REQUIRED_ACTIONS,
             *EmailOwnerCheck.REQUIRED_ACTIONS,
             *MFA_LIFT_ACTIONS,
+            *OwnerMfaLiftNotice.REQUIRED_ACTIONS,
         )
     )
 )
@@ -57,18 +66,38 @@ def build_mfa_hook(
     return MfaEnabledHook(actions, store, dry_run=policy.dry_run)
 
 
-def build_owner_check(settings: Settings, session: boto3.Session, counter: ApiCallCounter) -> OwnerCheckPort:
-    """ "Was this you?" by email to the user's owner when an SES sender is configured; else a log line."""
+def build_email_channel(
+    settings: Settings, session: boto3.Session, counter: ApiCallCounter
+) -> SesEmailChannel | None:
+    """SES v2 from the configured sender; None when no sender is configured."""
     sender = settings.email_sender
     if not sender:
-        return LoggingOwnerCheck()
-    channel = SesEmailChannel(
+        return None
+    return SesEmailChannel(
         session.client("sesv2", config=RETRIES),
         sender=sender,
         configuration_set=settings.notifications.ses_configuration_set,
         counter=counter,
     )
+
+
+def build_owner_check(settings: Settings, session: boto3.Session, counter: ApiCallCounter) -> OwnerCheckPort:
+    """ "Was this you?" by email to the user's owner when an SES sender is configured; else a log line."""
+    channel = build_email_channel(settings, session, counter)
+    if channel is None:
+        return LoggingOwnerCheck()
     return EmailOwnerCheck(
+        channel, settings.notifications.owner_rules(), session.client("iam", config=RETRIES), counter=counter
+    )
+
+
+def build_mfa_notice(
+    settings: Settings, session: boto3.Session, counter: ApiCallCounter
+) -> MfaLiftNoticePort:
+    """The owner's notice that `EnableMFADevice` lifted the MFA enforcement: by email when an SES sender is
+    configured, else a log line naming the recipient (as the lifecycle's `LoggingChannel`)."""
+    channel: ChannelPort = build_email_channel(settings, session, counter) or LoggingChannel()
+    return OwnerMfaLiftNotice(
         channel, settings.notifications.owner_rules(), session.client("iam", config=RETRIES), counter=counter
     )
 
@@ -98,11 +127,13 @@ def build_event_runtime(settings: Settings, session: boto3.Session | None = None
     own = getattr(settings, "automation_principal_arn", None)
     if own and own not in policy.trusted_actor_arns:
         policy = policy.model_copy(update={"trusted_actor_arns": (*policy.trusted_actor_arns, own)})
+    mfa_hook = build_mfa_hook(settings, session, counter)
     monitor = RiskMonitor(
         state,
         policy,
         publisher=publisher,
         owner_check=build_owner_check(settings, session, counter),
-        mfa_hook=build_mfa_hook(settings, session, counter),
+        mfa_hook=mfa_hook,
+        mfa_notice=build_mfa_notice(settings, session, counter) if mfa_hook is not None else None,
     )
     return EventRuntime(settings, monitor, counter)

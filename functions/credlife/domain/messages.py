@@ -483,6 +483,32 @@ def security_summary(
     return ascii_subject, json.dumps(message, sort_keys=True)
 
 
+def mfa_lift_notice(
+    *, user: str, account_id: str, at: datetime, owner: Owner, security_email: str, dry_run: bool
+) -> tuple[str, str]:
+    """The owner's short email when `EnableMFADevice` lifted the require-MFA restriction at once (the event
+    function; the digest never repeats it): subject and text. Names the user, the account and the event's
+    time in UTC; no secret, no device serial."""
+    verb = "would be lifted" if dry_run else "was lifted"
+    subject = f"[credlife{' dry-run' if dry_run else ''}] MFA enforcement for {user} {verb} ({account_id})"
+    lines = [
+        "Hello,",
+        "",
+        *(["This is a DRY RUN: nothing was changed.", ""] if dry_run else []),
+        f"MFA enforcement for the IAM user {user} in AWS account {account_id} {verb} because an MFA",
+        f"device was enabled at {utc(at)}. The user's console access is no longer restricted to MFA set-up.",
+        f"You are told as the user's owner ({owner.source}).",
+        "",
+        "If this wasn't you (or someone you expected), contact the security team at once:",
+        f"{security_email}.",
+        "",
+        "--",
+        "credential-lifecycle. This email never contains a secret.",
+    ]
+    ascii_subject = subject.encode("ascii", "replace").decode("ascii")[:SUBJECT_LIMIT]
+    return ascii_subject, "\n".join(lines)
+
+
 def _escalation(item: MessageItem) -> dict[str, Any]:
     return {
         "kind": item.kind,

@@ -100,6 +100,10 @@ def _report(result: EventResult) -> None:
         metrics.add_metric(name=f"Suppressed_{finding.reason.value}", unit=MetricUnit.Count, value=1)
     if result.alerted:
         metrics.add_metric(name="AlertsPublished", unit=MetricUnit.Count, value=1)
+    if result.mfa_notice:
+        metrics.add_metric(name="MfaLiftNoticesSent", unit=MetricUnit.Count, value=1)
+    if any(error.startswith("mfa_notice:") for error in result.errors):
+        metrics.add_metric(name="MfaLiftNoticeFailures", unit=MetricUnit.Count, value=1)
     if result.errors:
         metrics.add_metric(name="MonitorErrors", unit=MetricUnit.Count, value=len(result.errors))
     row = result.as_row()
