@@ -201,6 +201,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
 
     from credlife.aws.errors import NotFound
     from credlife.aws.factory import build_runtime
+    from credlife.publishing import ACTIONS_TAKEN_WINDOW
     from credlife.report import build_report, write_report
 
     settings = _settings(args)
@@ -209,7 +210,9 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     with _scan(runtime, args.progress) as scan:
         summary, snapshot, resolved = runtime.service.plan_with_snapshot(now, allow_missing_state=True)
         try:
-            audit = runtime.state.audit_log(summary.account_id)
+            audit = runtime.state.audit_log(
+                summary.account_id, since=now - ACTIONS_TAKEN_WINDOW, phase="result"
+            )
         except NotFound:  # no state table yet: no actions were ever taken
             audit = None
     report = build_report(

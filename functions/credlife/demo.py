@@ -12,6 +12,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
 ACCOUNT = "123456789012"
@@ -211,6 +212,11 @@ DEMO_ROOT_KEYS_ACTIVE = (True, False)
 DEMO_PASSWORD_MIN_LENGTH = 8
 
 SENDER = "credlife@example.com"
+REPORT_BUCKET = "credlife-demo-reports"
+#: The demo publishes the report and the Security Hub findings every this many runs (and on the last).
+PUBLISH_EVERY = 7
+#: Where the demo copies the latest scheduled report (from the moto bucket) for a browser to open.
+DEMO_REPORT_DIR = Path("demo-report")
 SECURITY_EMAIL = "security@example.com"
 PLATFORM_EMAIL = "platform-team@example.com"
 #: Owners: `owner` tags for people, a `team-email` tag for team users, the /service/ path's default owner,
@@ -261,10 +267,14 @@ def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None 
         create_state_table(session.client("dynamodb"), settings.state_table)
         session.client("ses").verify_email_identity(EmailAddress=SENDER)
         topic_arn = session.client("sns").create_topic(Name="credlife-demo-security")["TopicArn"]
+        session.client("s3").create_bucket(Bucket=REPORT_BUCKET)
+        session.client("securityhub").enable_security_hub()
         settings = settings.model_copy(
             update={
                 "sender_email": settings.sender_email or SENDER,
                 "security_topic_arn": topic_arn,
+                "report": settings.report.model_copy(update={"bucket": REPORT_BUCKET}),
+                "security_hub": settings.security_hub.model_copy(update={"enabled": True}),
                 "notifications": settings.notifications.model_copy(update=DEMO_NOTIFICATIONS),
             }
         )
@@ -285,6 +295,8 @@ def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None 
         # moto's credential report has no <root_account> row: the demo supplies one
         demo_root = RootAccount(mfa_active=True, access_keys_active=DEMO_ROOT_KEYS_ACTIVE)
         runtime.inventory.root_account = lambda: demo_root  # type: ignore[method-assign]
+        if runtime.service.publisher is not None:
+            runtime.service.publisher = _EveryNthRun(runtime.service.publisher, PUBLISH_EVERY, days // step)
         scheduled.use_runtime(runtime)
         event_handler.use_runtime(build_event_runtime(settings, session))
         print(
@@ -310,6 +322,7 @@ def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None 
         event_handler.use_runtime(None)
         _print_timeline(out, runtime, iam, days)
         _print_notices(out, mail_days, topic_arn)
+        _print_published(out, session)
         calls = runtime.counter.snapshot()
         print(
             f"\nAPI calls over {days // step + 1} runs: {sum(calls.values())} "
@@ -317,6 +330,58 @@ def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None 
             file=out,
         )
     return 0 if failures == 0 else 2
+
+
+class _EveryNthRun:
+    """Deployed, every scheduled run publishes; the demo publishes every `every`-th run and the last one,
+    because moto takes seconds to serialize a month of audit entries (real DynamoDB does not)."""
+
+    def __init__(self, publisher: Any, every: int, last: int) -> None:
+        self.publisher, self.every, self.last, self.runs = publisher, every, last, 0
+
+    def publish(self, summary: Any, users: Any, now: datetime) -> None:
+        run, self.runs = self.runs, self.runs + 1
+        if run % self.every == 0 or run == self.last:
+            self.publisher.publish(summary, users, now)
+
+
+def _print_published(out: TextIO, session: Any) -> None:
+    """Where the scheduled report went (the bucket, and a local copy of the latest to open), and what
+    Security Hub holds: active findings by control, and the ones resolved along the way."""
+    from collections import Counter
+
+    s3 = session.client("s3")
+    listed = s3.list_objects_v2(Bucket=REPORT_BUCKET).get("Contents", [])
+    latest = [o["Key"] for o in listed if "/latest/" in o["Key"]]
+    days = sorted({o["Key"].split("/")[2] for o in listed if "/latest/" not in o["Key"]})
+    DEMO_REPORT_DIR.mkdir(exist_ok=True)
+    for key in latest:
+        body = s3.get_object(Bucket=REPORT_BUCKET, Key=key)["Body"].read()
+        (DEMO_REPORT_DIR / key.rsplit("/", 1)[1]).write_bytes(body)
+    print(
+        f"\nCompliance report: s3://{REPORT_BUCKET}/{latest[0].rsplit('/', 1)[0] if latest else '-'}/ "
+        f"(published every {PUBLISH_EVERY} runs in the demo, every run when deployed: {len(days)} dated "
+        "copies); the latest copied to "
+        f"{DEMO_REPORT_DIR}/report.html",
+        file=out,
+    )
+    hub = session.client("securityhub")
+    findings: list[dict[str, Any]] = []
+    for page in hub.get_paginator("get_findings").paginate():
+        findings.extend(page["Findings"])
+    active = Counter(
+        f["GeneratorId"].removeprefix("credlife/") for f in findings if f["RecordState"] == "ACTIVE"
+    )
+    resolved = Counter(
+        f["GeneratorId"].removeprefix("credlife/") for f in findings if f["RecordState"] == "ARCHIVED"
+    )
+    print(
+        f"Security Hub (ASFF): {sum(active.values())} active finding(s) "
+        f"({', '.join(f'{c} {n}' for c, n in sorted(active.items())) or 'none'}); "
+        f"{sum(resolved.values())} resolved and archived "
+        f"({', '.join(f'{c} {n}' for c, n in sorted(resolved.items())) or 'none'})",
+        file=out,
+    )
 
 
 def _quiet_local_environment() -> None:

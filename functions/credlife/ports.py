@@ -47,7 +47,10 @@ class StateStorePort(Protocol):
 
     def write_audit(self, account_id: str, entry: AuditEntry) -> None: ...
 
-    def audit_log(self, account_id: str) -> list[AuditEntry]: ...
+    def audit_log(
+        self, account_id: str, *, since: datetime | None = None, phase: str | None = None
+    ) -> list[AuditEntry]:
+        """The audit trail, oldest first (from `since` on when given)."""
 
     # -- the outbox: every message item is stored undelivered, then marked delivered once a channel took it
 

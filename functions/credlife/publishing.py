@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from credlife import asff
@@ -32,7 +32,14 @@ class FindingsPort(Protocol):
 
 
 class AuditLogPort(Protocol):
-    def audit_log(self, account_id: str) -> list[AuditEntry]: ...
+    def audit_log(
+        self, account_id: str, *, since: datetime | None = None, phase: str | None = None
+    ) -> list[AuditEntry]: ...
+
+
+#: The report's "actions taken" cover this window: reading the whole audit trail every day would grow
+#: without bound (entries live as long as the table's TTL keeps them).
+ACTIONS_TAKEN_WINDOW = timedelta(days=30)
 
 
 class PublishFailed(Exception):
@@ -86,7 +93,9 @@ class Publisher:
 
     def build(self, summary: RunSummary, users: Mapping[str, User], now: datetime) -> Report:
         try:
-            audit: list[AuditEntry] | None = self._audit.audit_log(summary.account_id)
+            audit: list[AuditEntry] | None = self._audit.audit_log(
+                summary.account_id, since=now - ACTIONS_TAKEN_WINDOW, phase="result"
+            )
         except NotFound:
             audit = None
         return build_report(

@@ -396,3 +396,19 @@ def test_a_failed_attempt_is_counted_and_the_item_stays_pending(
     (item,) = [i for i in raw_items(dynamodb) if i["pk"]["S"].startswith("OUTBOX#")]
     assert item["attempts"] == {"N": "2"}
     assert item["last_error"]["S"].endswith("Throttling")
+
+
+def test_audit_log_reads_a_window_and_one_phase(store: DynamoStateStore) -> None:
+    # Given entries over 40 days, each with an intent and a result
+    for day in range(40):
+        at = NOW - timedelta(days=day)
+        store.write_audit(ACCOUNT, AuditEntry(at=at, phase="intent", run_id=f"r{day}", action={"d": day}))
+        store.write_audit(ACCOUNT, AuditEntry(at=at, phase="result", run_id=f"r{day}", action={"d": day}))
+
+    # When the last 30 days' results are read
+    window = store.audit_log(ACCOUNT, since=NOW - timedelta(days=30), phase="result")
+
+    # Then exactly those, oldest first (a sort-key condition: the older entries are not read at all)
+    assert [e.action["d"] for e in window] == list(range(30, -1, -1))
+    assert {e.phase for e in window} == {"result"}
+    assert len(store.audit_log(ACCOUNT)) == 80

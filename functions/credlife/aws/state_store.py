@@ -136,14 +136,33 @@ class DynamoStateStore:
             records[key_ref(record.user, record.key_created)] = record
         return records
 
-    def audit_log(self, account_id: str) -> list[AuditEntry]:
-        """The account's audit trail, oldest first."""
+    def audit_log(
+        self, account_id: str, *, since: datetime | None = None, phase: str | None = None
+    ) -> list[AuditEntry]:
+        """The account's audit trail, oldest first; from `since` on when given (sort keys start with the
+        entry's time, so that is a key condition, not a filter: only the window is read), and only one
+        `phase` ("intent" / "result") when given."""
+        if since is None:
+            condition, names = "#pk = :pk", {"#pk": PARTITION_KEY}
+            values: dict[str, AttributeValueTypeDef] = {":pk": _s(_audit_pk(account_id))}
+        else:
+            condition, names = "#pk = :pk AND #sk >= :since", {"#pk": PARTITION_KEY, "#sk": SORT_KEY}
+            values = {
+                ":pk": _s(_audit_pk(account_id)),
+                ":since": _s(_iso(since, timespec="microseconds")),
+            }
+        extra: dict[str, Any] = {}
+        if phase is not None:
+            extra = {"FilterExpression": "#phase = :phase"}
+            names = {**names, "#phase": "phase"}
+            values = {**values, ":phase": _s(phase)}
         return [
             _decode_audit(item)
             for item in self._query(
-                KeyConditionExpression="#pk = :pk",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
-                ExpressionAttributeValues={":pk": _s(_audit_pk(account_id))},
+                KeyConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                **extra,
             )
         ]
 
