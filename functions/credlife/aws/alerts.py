@@ -95,11 +95,9 @@ class LoggingOwnerCheck:
         )
 
 
-class EmailOwnerCheck:
-    """`OwnerCheckPort` that emails the user's owner "was this you?". The owner is resolved exactly as for
-    the lifecycle digests (tags, path default, e-mail user name), from one `GetUser` call — alerts are rare,
-    so a per-alert call costs nothing at scale. The security team already has the alert: when the owner
-    resolves to the security address, nothing more is sent."""
+class _OwnerEmail:
+    """An email to an IAM user's owner, resolved from one `GetUser` call (tags, path default, e-mail user
+    name) exactly as for the lifecycle digests."""
 
     REQUIRED_ACTIONS: Final = ("iam:GetUser", *SES_ACTIONS)
 
@@ -116,6 +114,13 @@ class EmailOwnerCheck:
         self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
         if counter is not None:
             counter.attach(self._iam)
+
+
+class EmailOwnerCheck(_OwnerEmail):
+    """`OwnerCheckPort` that emails the user's owner "was this you?". The owner is resolved exactly as for
+    the lifecycle digests (tags, path default, e-mail user name), from one `GetUser` call — alerts are rare,
+    so a per-alert call costs nothing at scale. The security team already has the alert: when the owner
+    resolves to the security address, nothing more is sent."""
 
     def ask_owner(self, account: str, user: str, alert: Alert) -> None:
         owner = owner_of(self._iam, user, self._rules)
@@ -151,27 +156,11 @@ class EmailOwnerCheck:
         )
 
 
-class OwnerMfaLiftNotice:
+class OwnerMfaLiftNotice(_OwnerEmail):
     """`MfaLiftNoticePort`: one short email to the user's owner when `EnableMFADevice` lifted the require-MFA
     restriction (issue 4's event path). The owner is resolved as for the lifecycle digests, the security
     address included when nothing else matches (nobody else is told). The channel is SES when a sender is
     configured, else a log line (`LoggingChannel`)."""
-
-    REQUIRED_ACTIONS: Final = ("iam:GetUser", *SES_ACTIONS)
-
-    def __init__(
-        self,
-        channel: ChannelPort,
-        rules: OwnerRules,
-        iam_client: IAMClient | None = None,
-        *,
-        counter: ApiCallCounter | None = None,
-    ) -> None:
-        self._channel = channel
-        self._rules = rules
-        self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
-        if counter is not None:
-            counter.attach(self._iam)
 
     def mfa_lifted(self, account: str, user: str, at: datetime, dry_run: bool) -> None:
         owner = owner_of(self._iam, user, self._rules)
