@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.constants import CONTEXT_KEY, DEFAULT_HOME_REGION, DEFAULTS, MEMBER_ROLE_NAME
+from infra.constants import (
+    CONTEXT_KEY,
+    DEFAULT_EXEMPT_TAG_KEY,
+    DEFAULT_HOME_REGION,
+    DEFAULTS,
+    IAM_EVENT_REGIONS,
+    MEMBER_ROLE_NAME,
+)
 
 _SECRET_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-][A-Za-z0-9/_+=.@-]{0,198}(?<!/)$")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
@@ -20,6 +27,9 @@ _BOUNDARY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+_PRINCIPAL_PATTERN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[A-Za-z0-9+=,.@_/*:-]+$")
 #: Upper bound of `report_retention_days` (100 years): a typo like 4000000 fails synthesis.
 _MAX_DAYS = 36500
 
@@ -37,6 +47,8 @@ _ORGANIZATION_FILTERS = (
     "include_tags",
     "exclude_tags",
 )
+#: Keys of `credlife.organization` only the infrastructure reads.
+_ORGANIZATION_INFRA_KEYS = ("enabled", "member_role_name", "home_account", "organization_id")
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
 
 
@@ -49,6 +61,9 @@ class OrganizationConfig:
     member_role_name: str
     home_account: str | None
     filters: Mapping[str, Any]
+    #: The organization (`o-...`) whose principals alone may assume the member role (`aws:PrincipalOrgID`);
+    #: None: an `OrganizationId` parameter of the member-role stack.
+    organization_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,11 +90,21 @@ class AppConfig:
     report_retention_days: int = 400
     #: Send findings to AWS Security Hub as well (grants securityhub:BatchImportFindings/GetFindings).
     security_hub: bool = False
+    #: The project key's ARN when the state table `state_table_name` survives from a destroyed deployment
+    #: (both are retained): the stack then uses that table and that key instead of creating them.
+    retained_key_arn: str | None = None
+    #: IAM principal ARN patterns allowed to put rotate-now requests on the rotate-now bus (nobody else).
+    rotate_now_requesters: tuple[str, ...] = ()
 
     @property
     def home_region(self) -> str:
-        """Where the main stack runs and the forwarders send sign-in events."""
+        """Where the main stack runs and the forwarders send sign-in events (pinned: see `_home_region`)."""
         return self.region or DEFAULT_HOME_REGION
+
+    @property
+    def exempt_tag_key(self) -> str:
+        """The policy's exempt tag: the roles' explicit Deny is conditioned on it."""
+        return str(self.policy.get("exempt_tag_key", DEFAULT_EXEMPT_TAG_KEY))
 
     def runtime_config_json(self) -> str:
         """The `CREDLIFE_CONFIG` document; stable key order keeps the template diff-free."""
@@ -93,6 +118,30 @@ class AppConfig:
                 **self.organization.filters,
             }
         return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def merge_context(base: object, override: object) -> object:
+    """`cdk.json`'s `credlife` with the CLI's (`-c credlife='{...}'`, a JSON string) merged over it, key by
+    key and into nested objects, so an override of one setting keeps every other one (organization mode,
+    the sender). Lists and scalars are replaced. Either side may be missing."""
+    base, override = _parsed(base), _parsed(override)
+    if override is None:
+        return base
+    if not isinstance(base, Mapping) or not isinstance(override, Mapping):
+        return override
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = merge_context(merged.get(key), value) if isinstance(value, Mapping) else value
+    return merged
+
+
+def _parsed(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"context {CONTEXT_KEY!r} is not valid JSON: {error.msg}") from None
+    return value
 
 
 def config_from_context(context: object) -> AppConfig:
@@ -138,7 +187,20 @@ def config_from_context(context: object) -> AppConfig:
             f"{CONTEXT_KEY}.report_retention_days must be a whole number of days from 1 to {_MAX_DAYS}, "
             f"not {retention!r}"
         )
-    region = _optional(values, "region", _REGION, "a region name")
+    region = _home_region(_optional(values, "region", _REGION, "a region name"))
+    retained = values["retained_state"]
+    if retained is not None and (not isinstance(retained, Mapping) or set(retained) != {"key_arn"}):
+        raise ConfigError(
+            f'{CONTEXT_KEY}.retained_state must be null or {{"key_arn": "<the retained project key ARN>"}}'
+        )
+    requesters = values["rotate_now_requesters"]
+    if not isinstance(requesters, list) or not all(
+        isinstance(r, str) and _PRINCIPAL_PATTERN.match(r) for r in requesters
+    ):
+        raise ConfigError(
+            f"{CONTEXT_KEY}.rotate_now_requesters must be a list of IAM principal ARN patterns "
+            f"(e.g. arn:aws:iam::123456789012:role/admin*), not {requesters!r}"
+        )
     return AppConfig(
         dry_run=dry_run,
         schedule=_checked(values, "schedule", _SCHEDULE, "rate(...) or cron(...)"),
@@ -158,7 +220,28 @@ def config_from_context(context: object) -> AppConfig:
         create_trail=create_trail,
         report_retention_days=retention,
         security_hub=security_hub,
+        retained_key_arn=(
+            _checked(retained, "key_arn", _KEY_ARN, "a KMS key ARN", f"{CONTEXT_KEY}.retained_state")
+            if retained is not None
+            else None
+        ),
+        rotate_now_requesters=tuple(requesters),
     )
+
+
+def _home_region(region: str | None) -> str | None:
+    """The main stack is pinned to its home region: the one where EventBridge receives IAM API calls and
+    root console sign-ins (CloudTrail delivers global-service events there only). Anywhere else the
+    event monitor would never hear of them, so such a region is refused rather than deployed."""
+    if region is not None and region not in IAM_EVENT_REGIONS:
+        raise ConfigError(
+            f"{CONTEXT_KEY}.region is {region}, but IAM API calls and root console sign-ins reach "
+            f"EventBridge only in {', '.join(IAM_EVENT_REGIONS)} (the region of IAM's global endpoint in "
+            f"each partition), so the event monitor there would hear none of them: set {CONTEXT_KEY}.region "
+            f"to {DEFAULT_HOME_REGION} (or leave it null, which means {DEFAULT_HOME_REGION}); console "
+            f"sign-ins of other regions are forwarded to it by the stacks of {CONTEXT_KEY}.signin_regions"
+        )
+    return region
 
 
 def _regions(value: Any, home: str) -> tuple[str, ...]:
@@ -178,7 +261,7 @@ def _organization(value: Any) -> OrganizationConfig | None:
         return None
     if not isinstance(value, Mapping):
         raise ConfigError(f"{key} must be a JSON object")
-    known = {"enabled", "member_role_name", "home_account", *_ORGANIZATION_FILTERS}
+    known = {*_ORGANIZATION_INFRA_KEYS, *_ORGANIZATION_FILTERS}
     if unknown := sorted(set(value) - known):
         raise ConfigError(f"unknown {key} keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     enabled = value.get("enabled", False)
@@ -191,15 +274,26 @@ def _organization(value: Any) -> OrganizationConfig | None:
         member_role_name=_checked(values, "member_role_name", _ROLE_NAME, "an IAM role name"),
         home_account=_optional(values, "home_account", _ACCOUNT, "a 12-digit account id"),
         filters={k: value[k] for k in _ORGANIZATION_FILTERS if k in value},
+        organization_id=_optional(
+            {"organization_id": value.get("organization_id")},
+            "organization_id",
+            _ORGANIZATION_ID,
+            "an organization id (o-...)",
+            f"{key}",
+        ),
     )
 
 
-def _checked(values: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str:
+def _checked(
+    values: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str, parent: str = CONTEXT_KEY
+) -> str:
     value = values[key]
     if not isinstance(value, str) or not pattern.match(value):
-        raise ConfigError(f"{CONTEXT_KEY}.{key} must be {what}, not {value!r}")
+        raise ConfigError(f"{parent}.{key} must be {what}, not {value!r}")
     return value
 
 
-def _optional(values: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str | None:
-    return None if values[key] in (None, "") else _checked(values, key, pattern, what)
+def _optional(
+    values: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str, parent: str = CONTEXT_KEY
+) -> str | None:
+    return None if values[key] in (None, "") else _checked(values, key, pattern, what, parent)

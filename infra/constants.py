@@ -47,9 +47,21 @@ DEFAULTS: dict[str, Any] = {
     "report_retention_days": 400,
     #: Also send the findings to AWS Security Hub (it must be enabled in each scanned account and region).
     "security_hub": False,
+    #: After a destroy: `{"key_arn": ...}` of the retained project key, to deploy onto the retained state
+    #: table `state_table_name` (see README "Teardown and redeploy"); null: create both.
+    "retained_state": None,
+    #: IAM principal ARN patterns that may put rotate-now requests on the rotate-now bus; nobody else can.
+    "rotate_now_requesters": [],
 }
+#: `credlife.domain.policy.Policy.exempt_tag_key`'s default, and the tag values that do not exempt
+#: (`credlife.domain.planner`): the exempt Deny statement's condition (tests/infra checks both copies).
+DEFAULT_EXEMPT_TAG_KEY = "credlife:exempt"
+EXEMPT_TAG_OFF_VALUES = ("", "false", "no", "0", "off")
 #: The home region when the config names none (IAM and root sign-in events arrive there).
 DEFAULT_HOME_REGION = "us-east-1"
+#: The only regions whose EventBridge receives IAM API calls and root sign-ins (IAM's global endpoint's
+#: region in the commercial, GovCloud and China partitions): the main stack deploys to one of them.
+IAM_EVENT_REGIONS = ("us-east-1", "us-gov-west-1", "cn-north-1")
 
 # -- the scheduled scanner
 SCANNER_HANDLER = "credlife.handlers.scheduled.handler"
@@ -59,8 +71,13 @@ SCANNER_MEMORY_MB = 512
 SCANNER_RETRY_ATTEMPTS = 2
 LOG_RETENTION_DAYS = 90
 LOG_LEVEL = "INFO"
-#: Public SSM parameter with the ARN of the AWS-published Powertools layer (pydantic included).
-POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/latest"
+#: The AWS-published Powertools layer (pydantic included), pinned to the version uv.lock installs for the
+#: tests (tests/infra/test_stack.py checks they agree). Its ARN is read at deploy time from the public,
+#: per-version SSM parameter. To update: `uv lock --upgrade-package aws-lambda-powertools`, set this to the
+#: new version, check the parameter exists (`aws ssm get-parameter --region us-east-1 --name
+#: /aws/service/powertools/python/x86_64/python3.12/<version>`), `make test`, deploy.
+POWERTOOLS_VERSION = "3.37.0"
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/x86_64/python3.12/{POWERTOOLS_VERSION}"
 
 # -- the state table
 TABLE_PARTITION_KEY = "pk"
@@ -106,80 +123,11 @@ class ActionGroup:
 #: project key on its behalf; no adapter calls KMS itself.
 KMS_INDIRECT_ACTIONS: tuple[str, ...] = ("Decrypt", "GenerateDataKey")
 
-#: Everything the scanner's code calls in AWS: the single source the construct grants from.
-SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
-    # IAM has no resource-level permissions for the account-wide reports.
-    ActionGroup(
-        "iam", ("GenerateCredentialReport", "GetCredentialReport", "GetAccountAuthorizationDetails"), "*"
-    ),
-    ActionGroup("iam", ("ListAccessKeys", "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"), "users"),
-    # Issue 4: console passwords, MFA enforcement checks, the account password policy, server certificates.
-    ActionGroup(
-        "iam",
-        ("GetLoginProfile", "DeleteLoginProfile", "ListMFADevices", "ListAttachedUserPolicies"),
-        "users",
-    ),
-    # Issue 4: SSH keys, service-specific credentials, signing certificates (only when enabled in the policy).
-    ActionGroup(
-        "iam",
-        (
-            "ListSSHPublicKeys",
-            "UpdateSSHPublicKey",
-            "DeleteSSHPublicKey",
-            "ListServiceSpecificCredentials",
-            "UpdateServiceSpecificCredential",
-            "DeleteServiceSpecificCredential",
-            "ListSigningCertificates",
-            "UpdateSigningCertificate",
-        ),
-        "users",
-    ),
-    ActionGroup(
-        "iam", ("GetAccountPasswordPolicy", "UpdateAccountPasswordPolicy", "ListServerCertificates"), "*"
-    ),
-    ActionGroup("sts", ("GetCallerIdentity",), "*"),
-    ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem"), "state-table"),
-    ActionGroup(
-        "secretsmanager", ("CreateSecret", "PutSecretValue", "PutResourcePolicy", "TagResource"), "secrets"
-    ),
-    # Not called by our code: Secrets Manager and DynamoDB use the project key on the caller's behalf.
-    ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
-    # Notices: owner email through SES v2 from the sender identity, run summaries to the security topic.
-    ActionGroup("ses", ("SendEmail",), "sender-identity"),
-    ActionGroup("sns", ("Publish",), "security-topic"),
-)
 #: Issue 8: the compliance report (`credlife.aws.report_store`), written into the report bucket as
 #: `reports/<account>/<date>/report.{html,csv,json}` and `reports/<account>/latest/...`: PutObject only,
 #: on the `reports/` prefix only (nothing is read back, listed or deleted). Kept out of SCANNER_ACTIONS
 #: because rotate-now, which shares those, publishes no report.
 REPORT_PREFIX = "reports/"
-REPORT_ACTIONS: tuple[ActionGroup, ...] = (ActionGroup("s3", ("PutObject",), "report-bucket"),)
-#: Issue 8, `security_hub` on: findings to AWS Security Hub in the scanned account
-#: (`credlife.aws.security_hub`). BatchImportFindings requires the `product` resource (the account's own
-#: `product/<account>/default`); GetFindings accepts the `hub` resource (`hub/default`): neither needs "*".
-SECURITY_HUB_ACTIONS: tuple[ActionGroup, ...] = (
-    ActionGroup("securityhub", ("BatchImportFindings",), "security-hub-product"),
-    ActionGroup("securityhub", ("GetFindings",), "security-hub"),
-)
-#: MFA enforcement (DESIGN §3): attach/detach the project's require-MFA policy, and only that policy
-#: (the construct adds the condition `iam:PolicyARN` = that policy's ARN).
-REQUIRE_MFA_ACTIONS: tuple[ActionGroup, ...] = (
-    ActionGroup("iam", ("AttachUserPolicy", "DetachUserPolicy"), "users-require-mfa"),
-)
-
-#: What the Lambda runtime itself needs beside the code's calls: writing its own log group, X-Ray
-#: segments (Powertools Tracer) and failed events to its dead-letter queue. Granted by the construct too.
-SCANNER_RUNTIME_ACTIONS: frozenset[str] = frozenset(
-    {
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "xray:PutTraceSegments",
-        "xray:PutTelemetryRecords",
-        "sqs:SendMessage",
-    }
-)
-
-
 # -- organization mode
 STACK_NAME_MEMBER = "CredentialLifecycleMemberRole"
 #: Fixed names: the member-account role trusts the worker role by ARN, across accounts.
@@ -196,86 +144,6 @@ ACCOUNT_QUEUE_VISIBILITY_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
 #: Receives before an account's message goes to the dead-letter queue (alarmed).
 ACCOUNT_QUEUE_MAX_RECEIVES = 3
 
-#: What the scheduler calls in organization mode, beside SCANNER_ACTIONS (Organizations has no useful
-#: resource-level scoping here: account and OU ARNs embed the organization id, unknown at synthesis).
-ORGANIZATION_SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
-    ActionGroup(
-        "organizations",
-        ("ListAccounts", "ListAccountsForParent", "ListOrganizationalUnitsForParent", "ListTagsForResource"),
-        "*",
-    ),
-    ActionGroup("sqs", ("SendMessage",), "account-queue"),
-)
-#: What the account worker's code calls in the home account: assume member roles, the state table, the
-#: report bucket (each account's report is written with the worker's own role; Security Hub, by contrast,
-#: is called through the member-role session: see `member_actions`).
-WORKER_ACTIONS: tuple[ActionGroup, ...] = (
-    ActionGroup("sts", ("AssumeRole",), "member-roles"),
-    ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem"), "state-table"),
-    ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
-    ActionGroup("ses", ("SendEmail",), "sender-identity"),
-    ActionGroup("sns", ("Publish",), "security-topic"),
-    *REPORT_ACTIONS,
-)
-#: The worker runtime's own needs: logs, X-Ray, and consuming its queue (granted by the event source).
-WORKER_RUNTIME_ACTIONS: frozenset[str] = frozenset(
-    {
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "xray:PutTraceSegments",
-        "xray:PutTelemetryRecords",
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes",
-        "sqs:GetQueueUrl",
-    }
-)
-#: What the lifecycle does inside a member account (the member role grants exactly these): the
-#: account-side half of SCANNER_ACTIONS (handover secrets use the account's AWS managed key).
-MEMBER_ACTIONS: tuple[ActionGroup, ...] = tuple(
-    group for group in SCANNER_ACTIONS if group.service in {"iam", "sts", "secretsmanager"}
-)
-
-
-def qualified(groups: tuple[ActionGroup, ...]) -> frozenset[str]:
-    return frozenset(action for group in groups for action in group.qualified())
-
-
-def scanner_groups(*, security_hub: bool = False) -> tuple[ActionGroup, ...]:
-    """The scanner's action groups: the lifecycle, MFA enforcement, the report (and Security Hub)."""
-    hub = SECURITY_HUB_ACTIONS if security_hub else ()
-    return (*SCANNER_ACTIONS, *REQUIRE_MFA_ACTIONS, *REPORT_ACTIONS, *hub)
-
-
-def scanner_actions(*, security_hub: bool = False) -> frozenset[str]:
-    """The scanner code's AWS actions as `service:Action` strings (runtime basics excluded)."""
-    return qualified(scanner_groups(security_hub=security_hub))
-
-
-def scanner_role_actions(*, organization: bool = False, security_hub: bool = False) -> frozenset[str]:
-    """Every action the scanner's role may take: its code's actions plus the runtime basics (plus the
-    organization fan-out's in organization mode)."""
-    extra = qualified(ORGANIZATION_SCANNER_ACTIONS) if organization else frozenset()
-    return scanner_actions(security_hub=security_hub) | SCANNER_RUNTIME_ACTIONS | extra
-
-
-def worker_role_actions() -> frozenset[str]:
-    return qualified(WORKER_ACTIONS) | WORKER_RUNTIME_ACTIONS
-
-
-def member_groups(*, security_hub: bool = False) -> tuple[ActionGroup, ...]:
-    """The member role's action groups: the lifecycle's account-side half, MFA enforcement with the member
-    account's own require-MFA policy (conditioned on its ARN, like the scanner's), plus Security Hub when
-    on (the worker imports each account's findings into that account's own hub, through the member
-    session)."""
-    return (*MEMBER_ACTIONS, *REQUIRE_MFA_ACTIONS, *(SECURITY_HUB_ACTIONS if security_hub else ()))
-
-
-def member_actions(*, security_hub: bool = False) -> frozenset[str]:
-    return qualified(member_groups(security_hub=security_hub))
-
-
 # -- the event monitor (DESIGN §4)
 EVENTS_HANDLER = "credlife.handlers.events.handler"
 EVENTS_TIMEOUT_SECONDS = 30
@@ -284,21 +152,6 @@ EVENTS_MEMORY_MB = 256
 EVENTS_RETRY_ATTEMPTS = 2
 #: EventBridge gives up on an event after this long (then: the dead-letter queue).
 EVENTS_MAX_EVENT_AGE_HOURS = 2
-#: What the event function's code calls (`credlife.aws.risk_factory.REQUIRED_ACTIONS`), plus KMS used on
-#: its behalf by DynamoDB and SNS (both encrypted with the project key).
-EVENT_MONITOR_ACTIONS: tuple[ActionGroup, ...] = (
-    ActionGroup("dynamodb", ("GetItem", "PutItem", "UpdateItem", "Query"), "state-table"),
-    ActionGroup("sns", ("Publish",), "security-topic"),
-    # "was this you?": the user's owner from its tags, mailed from the sender identity
-    ActionGroup("iam", ("GetUser", "ListAttachedUserPolicies"), "users"),
-    ActionGroup("ses", ("SendEmail",), "sender-identity"),
-    # EnableMFADevice lifts MFA enforcement at once: detaching only the require-MFA policy (condition)
-    ActionGroup("iam", ("DetachUserPolicy",), "users-require-mfa"),
-    ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
-)
-#: The Lambda runtime's own needs of an asynchronously invoked function with a dead-letter queue.
-ASYNC_RUNTIME_ACTIONS: frozenset[str] = SCANNER_RUNTIME_ACTIONS
-
 #: Copies of `credlife.domain.events.SIGNIN_PATTERN` / `IAM_PATTERN` (infra never imports runtime code;
 #: tests/infra/test_event_patterns.py asserts these equal the runtime's and match the samples in events/).
 SIGNIN_PATTERN: dict[str, Any] = {
@@ -335,8 +188,8 @@ ROTATE_NOW_HANDLER = "credlife.handlers.rotate_now.handler"
 ROTATE_NOW_TIMEOUT_SECONDS = 120
 ROTATE_NOW_MEMORY_MB = 512
 ROTATE_NOW_PATTERN: dict[str, Any] = {"source": ["credlife"], "detail-type": ["Rotate Access Key Now"]}
-#: The same lifecycle as the scanner (`credlife.aws.factory.build_runtime`), without MFA enforcement.
-ROTATE_NOW_ACTIONS: tuple[ActionGroup, ...] = SCANNER_ACTIONS
+#: The bus rotate-now requests go to: its policy lets only `rotate_now_requesters` put events on it.
+ROTATE_NOW_BUS_NAME = "credlife-rotate-now"
 
 # -- regional sign-in forwarders
 STACK_NAME_FORWARDER = "CredentialLifecycleSigninForwarder"
@@ -404,11 +257,3 @@ REQUIRE_MFA_POLICY_DOCUMENT: dict[str, Any] = {
 # -- alarms and dashboard
 #: "No successful scan in 26 hours": hourly periods, all 26 without a `UsersScanned` datapoint.
 NO_SCAN_ALARM_HOURS = 26
-
-
-def event_monitor_role_actions() -> frozenset[str]:
-    return qualified(EVENT_MONITOR_ACTIONS) | ASYNC_RUNTIME_ACTIONS
-
-
-def rotate_now_role_actions() -> frozenset[str]:
-    return qualified(ROTATE_NOW_ACTIONS) | ASYNC_RUNTIME_ACTIONS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, CfnResource, Fn, Stack
@@ -25,6 +26,7 @@ from infra.constructs import (
     StateTable,
     Trail,
 )
+from infra.environment import FunctionSettings
 
 
 class CredentialLifecycleStack(Stack):
@@ -35,10 +37,14 @@ class CredentialLifecycleStack(Stack):
             description="credential-lifecycle: IAM credential lifecycle automation and sign-in alerts",
             **kwargs,
         )
-        self.project_key = ProjectKey(self, "ProjectKey")
+        self.project_key = ProjectKey(self, "ProjectKey", retained_key_arn=config.retained_key_arn)
         self.project_key.allow_secret_readers(config.secret_prefix)
         self.state_table = StateTable(
-            self, "StateTable", table_name=config.state_table_name, key=self.project_key.key
+            self,
+            "StateTable",
+            table_name=config.state_table_name,
+            key=self.project_key.key,
+            retained=config.retained_key_arn is not None,
         )
         self.report_bucket = ReportBucket(
             self, "ReportBucket", key=self.project_key.key, retention_days=config.report_retention_days
@@ -47,9 +53,21 @@ class CredentialLifecycleStack(Stack):
             self, "Notifications", key=self.project_key.key, sender_email=config.sender_email
         )
         topic = self.notifications.topic
-        sender = self.notifications.sender_email
         identities = self.notifications.sender_identity_arns
         self.require_mfa = RequireMfaPolicy(self, "RequireMfaPolicy")
+        #: Every function's settings, from one place (`infra.environment`).
+        settings = FunctionSettings(
+            state_table=self.state_table.table.table_name,
+            secret_prefix=config.secret_prefix,
+            kms_key_arn=self.project_key.key.key_arn,
+            dry_run=config.dry_run,
+            config_json=config.runtime_config_json(),
+            security_topic_arn=topic.topic_arn,
+            sender_email=self.notifications.sender_email,
+            require_mfa_policy_arn=self.require_mfa.policy_arn,
+            report_bucket=self.report_bucket.bucket.bucket_name,
+            security_hub=config.security_hub,
+        )
         self.worker: AccountWorker | None = None
         if config.organization is not None:
             self.worker = AccountWorker(
@@ -57,16 +75,13 @@ class CredentialLifecycleStack(Stack):
                 "AccountWorker",
                 table=self.state_table.table,
                 key=self.project_key.key,
-                secret_prefix=config.secret_prefix,
-                dry_run=config.dry_run,
-                runtime_config_json=config.runtime_config_json(),
+                settings=settings,
                 member_role_name=config.organization.member_role_name,
                 topic=topic,
-                sender_email=sender,
                 sender_identity_arns=identities,
                 report_bucket=self.report_bucket.bucket,
-                security_hub=config.security_hub,
             )
+            settings = replace(settings, organization_queue_url=self.worker.queue.queue_url)
             self.notifications.alarm_on_function_errors("WorkerErrorsAlarm", self.worker.function)
             self.notifications.alarm_on_function_throttles("WorkerThrottlesAlarm", self.worker.function)
             self.notifications.alarm_on_queue_depth("WorkerDeadLetterAlarm", self.worker.dead_letter_queue)
@@ -76,44 +91,36 @@ class CredentialLifecycleStack(Stack):
             table=self.state_table.table,
             key=self.project_key.key,
             secret_prefix=config.secret_prefix,
-            dry_run=config.dry_run,
-            runtime_config_json=config.runtime_config_json(),
+            settings=settings,
             schedule=config.schedule,
             topic=topic,
-            sender_email=sender,
             sender_identity_arns=identities,
             require_mfa_policy_arn=self.require_mfa.policy_arn,
             report_bucket=self.report_bucket.bucket,
+            exempt_tag_key=config.exempt_tag_key,
             security_hub=config.security_hub,
             account_queue=self.worker.queue if self.worker is not None else None,
         )
+        # the scanner's role is "the automation": trusted by the event monitor's rules, and a reader of
+        # the handover secrets rotate-now writes
+        automation = settings.environment(automation_principal_arn=self.scanner.role.role_arn)
         self.event_monitor = EventMonitor(
             self,
             "EventMonitor",
             table=self.state_table.table,
             key=self.project_key.key,
             topic=topic,
-            runtime_config_json=config.runtime_config_json(),
-            automation_principal_arn=self.scanner.role.role_arn,
+            environment=automation,
             require_mfa_policy_arn=self.require_mfa.policy_arn,
-            sender_email=sender,
             sender_identity_arns=identities,
         )
         self.rotate_now = RotateNow(
             self,
             "RotateNow",
             resources=self.scanner.resources,
-            environment={
-                "CREDLIFE_STATE_TABLE": self.state_table.table.table_name,
-                "CREDLIFE_SECRET_PREFIX": config.secret_prefix,
-                "CREDLIFE_KMS_KEY_ID": self.project_key.key.key_arn,
-                "CREDLIFE_DRY_RUN": "true" if config.dry_run else "false",
-                "CREDLIFE_CONFIG": config.runtime_config_json(),
-                "CREDLIFE_SECURITY_TOPIC_ARN": topic.topic_arn,
-                "CREDLIFE_SENDER_EMAIL": sender,
-                # the scanner's role: secrets it writes stay readable by "the automation" either way
-                "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": self.scanner.role.role_arn,
-            },
+            environment=automation,
+            exempt_tag_key=config.exempt_tag_key,
+            requesters=config.rotate_now_requesters,
         )
         functions = {
             "Scanner": (self.scanner.function, self.scanner.dead_letter_queue),
@@ -135,6 +142,14 @@ class CredentialLifecycleStack(Stack):
         CfnOutput(self, "SecurityTopicArn", value=topic.topic_arn)
         CfnOutput(self, "StateTableName", value=self.state_table.table.table_name)
         CfnOutput(self, "ReportBucketName", value=self.report_bucket.bucket.bucket_name)
+        CfnOutput(
+            self,
+            "ProjectKeyArn",
+            value=self.project_key.key.key_arn,
+            description="Retained on destroy with the state table: set credlife.retained_state.key_arn to it "
+            "to deploy again onto the same table",
+        )
+        CfnOutput(self, "RotateNowBusName", value=self.rotate_now.bus.event_bus_name)
 
         apply_boundary(self, config)
 
@@ -164,6 +179,15 @@ class MemberRoleStack(Stack):
         )
         organization = config.organization
         home = organization.home_account if organization is not None else None
+        organization_id = organization.organization_id if organization is not None else None
+        if organization_id is None:
+            organization_id = CfnParameter(
+                self,
+                "OrganizationId",
+                type="String",
+                allowed_pattern=r"^o-[a-z0-9]{10,32}$",
+                description="The organization (o-...) whose account worker alone may assume the member role",
+            ).value_as_string
         if home is None:
             home = CfnParameter(
                 self,
@@ -194,7 +218,9 @@ class MemberRoleStack(Stack):
             "MemberRole",
             role_name=organization.member_role_name if organization is not None else MEMBER_ROLE_NAME,
             home_account=home,
+            organization_id=organization_id,
             secret_prefix=config.secret_prefix,
+            exempt_tag_key=config.exempt_tag_key,
             # by its fixed name: no reference to the (conditional) policy resource
             require_mfa_policy_arn=RequireMfaPolicy.predicted_arn(self),
             security_hub=config.security_hub,

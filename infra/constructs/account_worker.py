@@ -5,6 +5,8 @@ so the member role, not this one, holds those permissions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -15,7 +17,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.constants import (
@@ -23,13 +24,8 @@ from infra.constants import (
     ACCOUNT_QUEUE_VISIBILITY_SECONDS,
     ASSET_EXCLUDES,
     FUNCTIONS_DIR,
-    LOG_LEVEL,
     LOG_RETENTION_DAYS,
-    METRICS_NAMESPACE,
-    POWERTOOLS_LAYER_PARAMETER,
     REPORT_PREFIX,
-    SERVICE_NAME,
-    WORKER_ACTIONS,
     WORKER_BATCH_SIZE,
     WORKER_HANDLER,
     WORKER_MAX_CONCURRENCY,
@@ -38,7 +34,9 @@ from infra.constants import (
     WORKER_TIMEOUT_SECONDS,
     Scope,
 )
-from infra.constructs.function import RETENTION, grant_groups, sid
+from infra.constructs.function import RETENTION, grant_groups, powertools_layer, sid
+from infra.environment import FunctionSettings
+from infra.permissions import worker_groups
 
 __all__ = ["AccountWorker", "sid"]
 
@@ -54,16 +52,13 @@ class AccountWorker(Construct):
         *,
         table: dynamodb.ITable,
         key: kms.IKey,
-        secret_prefix: str,
-        dry_run: bool,
-        runtime_config_json: str,
+        settings: FunctionSettings,
         member_role_name: str,
         topic: sns.ITopic,
-        sender_email: str,
         sender_identity_arns: list[str],
         report_bucket: s3.IBucket,
-        security_hub: bool = False,
     ) -> None:
+        """`settings`: every function's settings (the queue URL is added here, once the queue exists)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
@@ -104,18 +99,13 @@ class AccountWorker(Construct):
             "security-topic": [topic.topic_arn],
             "report-bucket": [report_bucket.arn_for_objects(f"{REPORT_PREFIX}*")],
         }
-        grant_groups(self.role, WORKER_ACTIONS, resources)
+        grant_groups(self.role, worker_groups(), resources)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteOwnLogGroup",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                 resources=[self.log_group.log_group_arn],
             )
-        )
-        powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "PowertoolsLayer",
-            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
         )
         self.function = lambda_.Function(
             self,
@@ -125,28 +115,15 @@ class AccountWorker(Construct):
             architecture=lambda_.Architecture.X86_64,
             handler=WORKER_HANDLER,
             code=lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=list(ASSET_EXCLUDES)),
-            layers=[powertools],
+            layers=[powertools_layer(self)],
             role=self.role,
             log_group=self.log_group,
             timeout=Duration.seconds(WORKER_TIMEOUT_SECONDS),
             memory_size=WORKER_MEMORY_MB,
             tracing=lambda_.Tracing.ACTIVE,
-            environment={
-                "CREDLIFE_STATE_TABLE": table.table_name,
-                "CREDLIFE_SECRET_PREFIX": secret_prefix,
-                "CREDLIFE_DRY_RUN": "true" if dry_run else "false",
-                "CREDLIFE_CONFIG": runtime_config_json,
-                "CREDLIFE_ORGANIZATION_ENABLED": "true",
-                "CREDLIFE_ORGANIZATION_QUEUE_URL": self.queue.queue_url,
-                "CREDLIFE_SECURITY_TOPIC_ARN": topic.topic_arn,
-                "CREDLIFE_SENDER_EMAIL": sender_email,
-                "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": self.role.role_arn,
-                "CREDLIFE_REPORT_BUCKET": report_bucket.bucket_name,
-                "CREDLIFE_SECURITY_HUB_ENABLED": "true" if security_hub else "false",
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
-            },
+            environment=replace(settings, organization_queue_url=self.queue.queue_url).environment(
+                automation_principal_arn=self.role.role_arn
+            ),
         )
         self.function.add_event_source(
             sources.SqsEventSource(

@@ -14,7 +14,6 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constants import (
-    EVENT_MONITOR_ACTIONS,
     EVENTS_HANDLER,
     EVENTS_MAX_EVENT_AGE_HOURS,
     EVENTS_MEMORY_MB,
@@ -24,6 +23,7 @@ from infra.constants import (
     SIGNIN_PATTERN,
 )
 from infra.constructs.function import ProjectFunction
+from infra.permissions import event_monitor_groups
 
 
 def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
@@ -42,13 +42,12 @@ class EventMonitor(Construct):
         table: dynamodb.ITable,
         key: kms.IKey,
         topic: sns.ITopic,
-        runtime_config_json: str,
-        automation_principal_arn: str,
+        environment: dict[str, str],
         require_mfa_policy_arn: str,
-        sender_email: str,
         sender_identity_arns: list[str],
     ) -> None:
-        """`require_mfa_policy_arn`: the only policy the function may detach (when MFA gets enabled)."""
+        """`environment`: from the one builder (`infra.environment`). `require_mfa_policy_arn`: the only
+        policy the function may detach (when MFA gets enabled)."""
         super().__init__(scope, construct_id)
         users = Stack.of(self).format_arn(service="iam", region="", resource="user", resource_name="*")
         self.handler = ProjectFunction(
@@ -59,7 +58,7 @@ class EventMonitor(Construct):
             timeout_seconds=EVENTS_TIMEOUT_SECONDS,
             memory_mb=EVENTS_MEMORY_MB,
             retry_attempts=EVENTS_RETRY_ATTEMPTS,
-            groups=EVENT_MONITOR_ACTIONS,
+            groups=event_monitor_groups(),
             resources={
                 "state-table": [table.table_arn],
                 "security-topic": [topic.topic_arn],
@@ -69,14 +68,7 @@ class EventMonitor(Construct):
                 "sender-identity": sender_identity_arns,
             },
             conditions={"users-require-mfa": {"ArnEquals": {"iam:PolicyARN": require_mfa_policy_arn}}},
-            environment={
-                "CREDLIFE_STATE_TABLE": table.table_name,
-                "CREDLIFE_SECURITY_TOPIC_ARN": topic.topic_arn,
-                "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": automation_principal_arn,
-                "CREDLIFE_REQUIRE_MFA_POLICY_ARN": require_mfa_policy_arn,
-                "CREDLIFE_SENDER_EMAIL": sender_email,
-                "CREDLIFE_CONFIG": runtime_config_json,
-            },
+            environment=environment,
         )
         self.function = self.handler.function
         self.role = self.handler.role

@@ -18,15 +18,14 @@ from constructs import Construct
 
 from infra.constants import (
     ASSET_EXCLUDES,
+    EXEMPT_TAG_OFF_VALUES,
     FUNCTIONS_DIR,
-    LOG_LEVEL,
     LOG_RETENTION_DAYS,
-    METRICS_NAMESPACE,
     POWERTOOLS_LAYER_PARAMETER,
-    SERVICE_NAME,
     ActionGroup,
     Scope,
 )
+from infra.permissions import exempt_deny_actions
 
 RETENTION = {
     30: logs.RetentionDays.ONE_MONTH,
@@ -64,6 +63,27 @@ def grant_groups(
         )
 
 
+def deny_exempt_users(role: iam.Role, groups: Sequence[ActionGroup], users_arn: str, tag_key: str) -> None:
+    """Defence in depth for exemptions: an explicit Deny of every change the role could make to a user
+    carrying the exempt tag (with a value the planner reads as "exempt"), so even a planner defect cannot
+    touch one. IAM evaluates `aws:ResourceTag` on the `user` resource of these actions."""
+    actions = exempt_deny_actions(groups)
+    if not actions:
+        return
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="DenyChangesToExemptUsers",
+            effect=iam.Effect.DENY,
+            actions=list(actions),
+            resources=[users_arn],
+            conditions={
+                "Null": {f"aws:ResourceTag/{tag_key}": "false"},
+                "StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{tag_key}": list(EXEMPT_TAG_OFF_VALUES)},
+            },
+        )
+    )
+
+
 def security_hub_resources(stack: Stack, region: str | None = None) -> dict[Scope, list[str]]:
     """The account's own Security Hub in `region` (default: the stack's): its default product, the only
     product an account may import its own findings into (BatchImportFindings requires a `product`
@@ -90,14 +110,6 @@ def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:
         "PowertoolsLayer",
         ssm.StringParameter.value_for_string_parameter(scope, POWERTOOLS_LAYER_PARAMETER),
     )
-
-
-def powertools_environment() -> dict[str, str]:
-    return {
-        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-        "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
-    }
 
 
 def encrypted_queue(scope: Construct, construct_id: str) -> sqs.Queue:
@@ -130,7 +142,10 @@ class ProjectFunction(Construct):
         resources: Mapping[Scope, list[str]],
         environment: Mapping[str, str],
         conditions: Mapping[Scope, Mapping[str, Any]] | None = None,
+        exempt_tag_key: str | None = None,
     ) -> None:
+        """`environment`: from `infra.environment.FunctionSettings` (the one builder). `exempt_tag_key`:
+        deny the role every change to users carrying that tag."""
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "LogGroup", retention=RETENTION[LOG_RETENTION_DAYS])
         self.dead_letter_queue = encrypted_queue(self, "DeadLetterQueue")
@@ -138,6 +153,8 @@ class ProjectFunction(Construct):
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
         )
         grant_groups(self.role, groups, resources, conditions)
+        if exempt_tag_key is not None:
+            deny_exempt_users(self.role, groups, resources["users"][0], exempt_tag_key)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteOwnLogGroup",
@@ -161,5 +178,5 @@ class ProjectFunction(Construct):
             retry_attempts=retry_attempts,
             dead_letter_queue=self.dead_letter_queue,
             tracing=lambda_.Tracing.ACTIVE,
-            environment={**environment, **powertools_environment()},
+            environment=dict(environment),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnParameter, Duration, Fn, Stack
+from aws_cdk import ArnFormat, CfnParameter, Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -21,7 +21,7 @@ class Notifications(Construct):
     each notifying the topic."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, key: kms.Key, sender_email: str | None
+        self, scope: Construct, construct_id: str, *, key: kms.IKey, sender_email: str | None
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -47,7 +47,29 @@ class Notifications(Construct):
             master_key=key,
             enforce_ssl=True,
         )
-        # CloudWatch publishes alarm state changes into the encrypted topic: the key must let it.
+        # The topic's policy (`enforce_ssl` creates one) replaces SNS's default policy, so CloudWatch may
+        # publish alarm state changes only if it says so: this account's alarms only.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsCloudWatchAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
+        # CloudWatch publishes alarm state changes into the encrypted topic: the key must let it (a
+        # retained key imported by ARN keeps the policy it was given when it was created).
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublishToEncryptedTopic",

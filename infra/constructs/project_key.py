@@ -21,8 +21,13 @@ def secrets_arn_pattern(stack: Stack, secret_prefix: str) -> str:
 class ProjectKey(Construct):
     """A symmetric key with yearly rotation, retained on stack deletion (it protects retained data)."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, retained_key_arn: str | None = None) -> None:
+        """`retained_key_arn`: the key kept from a destroyed deployment (with its key policy): use it."""
         super().__init__(scope, construct_id)
+        self.key: kms.IKey
+        if retained_key_arn is not None:
+            self.key = kms.Key.from_key_arn(self, "Key", retained_key_arn)
+            return
         self.key = kms.Key(
             self,
             "Key",

@@ -16,8 +16,18 @@ class StateTable(Construct):
     Point-in-time recovery and RETAIN because the table is the audit trail and the memory of every
     warning sent: losing it would restart every notice period. History rows expire through `expires_at`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, table_name: str, key: kms.IKey) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, table_name: str, key: kms.IKey, retained: bool = False
+    ) -> None:
+        """`retained`: the table survives from a destroyed deployment (RETAIN): use it, create none (a
+        second table of that name cannot be created)."""
         super().__init__(scope, construct_id)
+        self.table: dynamodb.ITable
+        if retained:
+            self.table = dynamodb.Table.from_table_attributes(
+                self, "Table", table_name=table_name, encryption_key=key
+            )
+            return
         self.table = dynamodb.Table(
             self,
             "Table",
