@@ -21,9 +21,10 @@ What moto cannot do, and how this tier deals with it (docs/deployment.md lists t
   own check; it never asks for KMS (no service encrypts with a key under moto) and always allows
   `sts:GetCallerIdentity`. `NOT_ENFORCED` names those.
 - moto's KMS resource wants `TagKey`/`TagValue` tags where CloudFormation uses `Key`/`Value`, and it
-  resolves a rule's `EventBusName: {"Ref": bus}` to its own object (`moto_compatible` rewrites both); public SSM parameters under `/aws/service/` cannot be written
-  through the API, so the Powertools layer parameter is put into moto's store directly; the Lambda code
-  asset is a placeholder zip (the code that runs is this repository's `functions/`, the asset's source).
+  resolves a rule's `EventBusName: {"Ref": bus}` to its own object (`moto_compatible` rewrites both).
+- Public SSM parameters under `/aws/service/` cannot be written through the API: the Powertools layer
+  parameter is put into moto's store directly. The Lambda code asset is a placeholder zip: the code that
+  runs is this repository's `functions/`, the asset's source.
 """
 
 from __future__ import annotations

@@ -96,7 +96,8 @@ def test_every_unmodelled_resource_is_in_the_template_as_intended(apps: Any, nam
     assert statements["AllowPublishThroughSSLOnly"]["Effect"] == "Deny"
     # And every alarm notifies that topic
     topic = policy["Properties"]["Topics"]
-    assert alarms and all(a["Properties"]["AlarmActions"] == topic for a in alarms)
+    assert alarms
+    assert all(a["Properties"]["AlarmActions"] == topic for a in alarms)
     # And each function's asynchronous invocations retry as configured, with the queues TLS-only
     assert resources_of(template, "AWS::Lambda::EventInvokeConfig")
     for queue_policy in resources_of(template, "AWS::SQS::QueuePolicy"):
