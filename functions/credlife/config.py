@@ -37,6 +37,22 @@ _ENV_ORGANIZATION_FIELDS = ("enabled", "queue_url", "member_role_name")
 #: Report and Security Hub settings the CDK stack sets one by one (`CREDLIFE_REPORT_BUCKET`,
 #: `CREDLIFE_SECURITY_HUB_ENABLED`).
 _ENV_SECTION_FIELDS = (("report", "bucket"), ("security_hub", "enabled"))
+#: Read by `load_settings` but never set by the stack: Lambda gives the region, a deployed function has no
+#: config file, and the member role's name travels in `CREDLIFE_CONFIG`.
+_NOT_DEPLOYED = frozenset({"REGION", "CONFIG_FILE", "ORGANIZATION_MEMBER_ROLE_NAME"})
+#: Every variable `load_settings` reads that the stack sets on every function (tests/deployed checks each
+#: function's template environment against it): a new setting read here must reach every function.
+ENVIRONMENT_VARIABLES: tuple[str, ...] = tuple(
+    f"{ENV_PREFIX}{name}"
+    for name in (
+        "CONFIG",
+        *(field.upper() for field in _ENV_FIELDS),
+        *(field.upper() for field in _ENV_POLICY_FIELDS),
+        *(f"ORGANIZATION_{field.upper()}" for field in _ENV_ORGANIZATION_FIELDS),
+        *(f"{section.upper()}_{field.upper()}" for section, field in _ENV_SECTION_FIELDS),
+    )
+    if name not in _NOT_DEPLOYED
+)
 _ACCOUNT_ID = r"^\d{12}$"
 _OU_ID = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$"
 

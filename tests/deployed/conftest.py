@@ -15,7 +15,8 @@ What moto cannot do, and how this tier deals with it (docs/deployment.md lists t
   against the resource "*", and an explicit Deny would then deny everything: before a function runs, its
   role's policies are rewritten in moto to their Allow statements with `Resource: "*"` and no condition
   (`widen_role`). The *actions*, the thing under test, are unchanged; resources, conditions and the Deny
-  statements are asserted on the template (tests/infra).
+  statements are asserted on the template (tests/infra). SQS batch calls are authorized by their single
+  action's permission in IAM; moto checks them under their own names (`MOTO_BATCH_ALIASES`).
 - moto enforces IAM for the query/JSON services dispatched through its common response class (IAM,
   STS, DynamoDB, SNS, SES v2, SQS, Secrets Manager, Organizations, Security Hub) and for S3 through its
   own check; it never asks for KMS (no service encrypts with a key under moto) and always allows
@@ -291,13 +292,29 @@ def deployed_functions(session: boto3.Session, region: str = REGION) -> dict[str
     return functions
 
 
-def widened(document: dict[str, Any]) -> dict[str, Any]:
-    """The Allow statements of a policy, each on `Resource: "*"` without a condition (see the docstring)."""
-    statements = [
-        {"Effect": "Allow", "Action": s["Action"], "Resource": "*"}
-        for s in document["Statement"]
-        if s["Effect"] == "Allow"
-    ]
+#: SQS authorizes a batch call with its single action's permission (there is no `sqs:SendMessageBatch`
+#: IAM action); moto checks the batch call under its own name.
+MOTO_BATCH_ALIASES = {
+    "sqs:SendMessage": "sqs:SendMessageBatch",
+    "sqs:DeleteMessage": "sqs:DeleteMessageBatch",
+    "sqs:ChangeMessageVisibility": "sqs:ChangeMessageVisibilityBatch",
+}
+
+
+def widened(document: dict[str, Any], without: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The Allow statements of a policy, each on `Resource: "*"` without a condition (see the docstring),
+    plus moto's names of the SQS batch calls the granted single actions authorize."""
+    statements = []
+    for statement in document["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue
+        actions = statement["Action"]
+        actions = [actions] if isinstance(actions, str) else list(actions)
+        actions += [MOTO_BATCH_ALIASES[a] for a in actions if a in MOTO_BATCH_ALIASES]
+        actions = [a for a in actions if a not in without]
+        if not actions:
+            continue
+        statements.append({"Effect": "Allow", "Action": actions, "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -328,13 +345,16 @@ def role_documents(session: boto3.Session, role_name: str) -> list[dict[str, Any
     return documents
 
 
-def widen_role(session: boto3.Session, role_name: str) -> None:
-    """Rewrite the role's inline policies in moto to their widened form (actions unchanged)."""
+def widen_role(session: boto3.Session, role_name: str, without: frozenset[str] = frozenset()) -> None:
+    """Rewrite the role's inline policies in moto to their widened form (actions unchanged, but those
+    `without` names: a test's way to take one grant away)."""
     iam = session.client("iam")
     for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
         document = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
         loaded = json.loads(document) if isinstance(document, str) else document
-        iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(widened(loaded)))
+        iam.put_role_policy(
+            RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(widened(loaded, without))
+        )
     assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
 
 
@@ -351,11 +371,12 @@ class Invoker:
     """Invokes a deployed function in-process: its environment only, its role's credentials, IAM enforced."""
 
     monkeypatch: pytest.MonkeyPatch
+    #: Handler → every AWS action its runtime called, over all invocations so far.
     calls: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def __call__(self, function: Function, event: Any) -> Any:
+    def __call__(self, function: Function, event: Any, *, without: frozenset[str] = frozenset()) -> Any:
         session = boto3.Session(region_name=function.region)
-        widen_role(session, function.role_name)
+        widen_role(session, function.role_name, without)
         credentials = session.client("sts").assume_role(
             RoleArn=function.role_arn, RoleSessionName=function.name[:64]
         )["Credentials"]
@@ -367,7 +388,9 @@ class Invoker:
         )
         with enable_iam_authentication():
             result = getattr(module, function.handler.rsplit(".", 1)[1])(event, context)
-        self.calls[function.handler] = called(module)
+        merged = self.calls.setdefault(function.handler, {})
+        for action, count in called(module).items():
+            merged[action] = merged.get(action, 0) + count
         return result
 
     def lambda_environment(self, function: Function, credentials: dict[str, Any]) -> None:
