@@ -21,8 +21,8 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from infra.build import build_forwarder_stacks, build_member_stack, build_stack
-from infra.config import ConfigError, merge_context
+from infra.build import build_forwarder_stacks, build_member_stack, build_stack, validate_runtime_settings
+from infra.config import ConfigError, config_from_context, merge_context
 from infra.constants import CONTEXT_KEY
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +40,7 @@ def app_context(cdk_json: Path, environ: Mapping[str, str]) -> tuple[dict[str, A
 def main(cdk_json: Path = HERE / "cdk.json", environ: Mapping[str, str] = os.environ) -> int:
     try:
         file_context, settings = app_context(cdk_json, environ)
+        validate_runtime_settings(config_from_context(settings))  # before anything is written
         app = cdk.App(
             context=file_context,
             # over the CLI's context: the merged value, not the CLI's string replacing cdk.json's object

@@ -1,7 +1,8 @@
-"""Names, runtime settings and the scanner's IAM actions: the one place the infrastructure is tuned.
+"""Names, runtime settings and the scopes of IAM grants: the one place the infrastructure is tuned (each
+role's actions are derived from the adapters' declared `REQUIRED_ACTIONS` in `infra.permissions`).
 
 Plain Python on purpose (no aws-cdk-lib import), so tests of any layer can compare these values with the
-runtime code cheaply, e.g. `scanner_actions()` against the adapters' declared `REQUIRED_ACTIONS`."""
+runtime code cheaply."""
 
 from __future__ import annotations
 
@@ -123,10 +124,9 @@ class ActionGroup:
 #: project key on its behalf; no adapter calls KMS itself.
 KMS_INDIRECT_ACTIONS: tuple[str, ...] = ("Decrypt", "GenerateDataKey")
 
-#: Issue 8: the compliance report (`credlife.aws.report_store`), written into the report bucket as
+#: The compliance report (`credlife.aws.report_store`) is written into the report bucket as
 #: `reports/<account>/<date>/report.{html,csv,json}` and `reports/<account>/latest/...`: PutObject only,
-#: on the `reports/` prefix only (nothing is read back, listed or deleted). Kept out of SCANNER_ACTIONS
-#: because rotate-now, which shares those, publishes no report.
+#: on the `reports/` prefix only (nothing is read back, listed or deleted).
 REPORT_PREFIX = "reports/"
 # -- organization mode
 STACK_NAME_MEMBER = "CredentialLifecycleMemberRole"

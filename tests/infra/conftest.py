@@ -85,8 +85,11 @@ def role_statements(synth: Synth, role_logical_id: str) -> list[dict[str, Any]]:
 
 
 def actions_of(statements: list[dict[str, Any]]) -> set[str]:
+    """The actions the statements allow (explicit Deny statements left out)."""
     actions: set[str] = set()
     for statement in statements:
+        if statement.get("Effect") == "Deny":
+            continue
         action = statement.get("Action", [])
         actions.update([action] if isinstance(action, str) else action)
     return actions

@@ -35,9 +35,9 @@ FULL = {
     "create_trail": True,
     "permissions_boundary_arn": "arn:aws:iam::123456789012:policy/credlife-boundary",
     "account": "123456789012",
-    "region": "eu-west-1",
+    "region": "us-east-1",
     "sender_email": "credlife@example.com",
-    "signin_regions": ["us-east-1", "eu-central-1"],
+    "signin_regions": ["eu-west-1", "eu-central-1"],
     "security_hub": True,
     "report_retention_days": 730,
 }
@@ -148,11 +148,11 @@ def test_forwarders_are_nag_clean_and_acknowledge_exactly_their_findings(
 def test_configured_forwarders_target_the_configured_home_region_and_carry_the_boundary(
     full_app: App,
 ) -> None:
-    assert [s.region for s in full_app.forwarders] == ["us-east-1", "eu-central-1"]
+    assert [s.region for s in full_app.forwarders] == ["eu-west-1", "eu-central-1"]
     for stack in full_app.forwarders:
         template = Template.from_stack(stack)
         (rule,) = template.find_resources("AWS::Events::Rule").values()
         (target,) = rule["Properties"]["Targets"]
-        assert ":events:eu-west-1:123456789012:event-bus/default" in str(target["Arn"])
+        assert ":events:us-east-1:123456789012:event-bus/default" in str(target["Arn"])
         for role in template.find_resources("AWS::IAM::Role").values():
             assert role["Properties"]["PermissionsBoundary"] == FULL["permissions_boundary_arn"]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from credlife.config import load_settings
-from infra.constants import scanner_role_actions
+from infra.permissions import scanner_role_actions
 from tests.infra.conftest import Synth, actions_of, logical_id, nag_violations, role_statements, synthesize
 
 pytestmark = pytest.mark.infra
@@ -22,11 +22,11 @@ CONTEXT: dict[str, Any] = {
     "policy": {"rotate_after_days": 60, "notice_days": 10},
     "permissions_boundary_arn": BOUNDARY,
     "account": "123456789012",
-    "region": "eu-west-1",
+    "region": "us-east-1",
     "sender_email": "credlife@example.com",
     "notifications": {"security_email": "secops@example.com", "path_owners": {"/svc/": "svc@example.com"}},
     "risk": {"brute_force_failures": 3},
-    "signin_regions": ["us-east-1"],
+    "signin_regions": ["eu-west-1"],
     "create_trail": True,
 }
 
@@ -62,7 +62,7 @@ def test_cdk_nag_is_clean_with_a_concrete_environment(synth: Synth) -> None:
 
 def test_stack_targets_the_configured_environment(synth: Synth) -> None:
     # Then the stack is bound to the configured account and region
-    assert (synth.stack.account, synth.stack.region) == ("123456789012", "eu-west-1")
+    assert (synth.stack.account, synth.stack.region) == ("123456789012", "us-east-1")
 
 
 def test_secret_access_follows_the_configured_prefix(synth: Synth) -> None:
@@ -74,7 +74,7 @@ def test_secret_access_follows_the_configured_prefix(synth: Synth) -> None:
     assert secrets["Resource"] == {
         "Fn::Join": [
             "",
-            ["arn:", {"Ref": "AWS::Partition"}, ":secretsmanager:eu-west-1:123456789012:secret:team/keys/*"],
+            ["arn:", {"Ref": "AWS::Partition"}, ":secretsmanager:us-east-1:123456789012:secret:team/keys/*"],
         ]
     }
     assert actions_of(statements) == scanner_role_actions()

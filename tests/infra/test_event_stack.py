@@ -11,7 +11,6 @@ import pytest
 from aws_cdk.assertions import Match
 
 from infra.constants import (
-    EVENT_MONITOR_ACTIONS,
     EVENTS_HANDLER,
     EVENTS_MAX_EVENT_AGE_HOURS,
     EVENTS_RETRY_ATTEMPTS,
@@ -21,12 +20,12 @@ from infra.constants import (
     NO_SCAN_ALARM_HOURS,
     REQUIRE_MFA_POLICY_DOCUMENT,
     REQUIRE_MFA_POLICY_NAME,
+    ROTATE_NOW_BUS_NAME,
     ROTATE_NOW_HANDLER,
     ROTATE_NOW_PATTERN,
     SIGNIN_PATTERN,
-    event_monitor_role_actions,
-    rotate_now_role_actions,
 )
+from infra.permissions import event_monitor_groups, event_monitor_role_actions, rotate_now_role_actions
 from tests.infra.conftest import Synth, actions_of, arn, logical_id, ref, role_statements, synthesize
 
 pytestmark = pytest.mark.infra
@@ -114,7 +113,7 @@ def test_event_function_role_may_do_exactly_the_risk_factory_actions_on_its_reso
         "users-require-mfa": users,
         "sender-identity": scanner_statement("ses:SendEmail")["Resource"],
     }
-    for group in EVENT_MONITOR_ACTIONS:
+    for group in event_monitor_groups():
         (statement,) = [s for s in statements if actions_of([s]) & set(group.qualified())]
         assert actions_of([statement]) == set(group.qualified())
         assert statement["Resource"] == expected[group.scope]
@@ -276,3 +275,49 @@ def test_sender_is_a_stack_parameter_when_not_configured(synth: Synth) -> None:
         "AWS::Lambda::Function",
         {"Environment": {"Variables": Match.object_like({"CREDLIFE_SENDER_EMAIL": {"Ref": "SenderEmail"}})}},
     )
+
+
+def test_rotate_now_rule_is_on_its_own_bus_whose_policy_denies_everyone_but_the_requesters(
+    synth: Synth,
+) -> None:
+    rotate = synth.stack.rotate_now
+    props = _props(synth, "AWS::Events::Rule", rotate.rule)
+    # Then the rule listens on the rotate-now bus, not the default one ...
+    assert props["EventBusName"] == ref(synth, rotate.bus)
+    bus = _props(synth, "AWS::Events::EventBus", rotate.bus)
+    assert bus["Name"] == ROTATE_NOW_BUS_NAME
+    # ... whose policy denies PutEvents to every principal (no requester configured by default)
+    (deny,) = bus["Policy"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "events:PutEvents"
+    assert "Condition" not in deny
+
+
+def test_rotate_now_bus_lets_only_the_configured_requesters_put_events(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    requesters = ["arn:aws:iam::123456789012:role/secops-*"]
+    configured = synthesize(tmp_path_factory.mktemp("cdk-requesters"), {"rotate_now_requesters": requesters})
+    bus = _props(configured, "AWS::Events::EventBus", configured.stack.rotate_now.bus)
+    (deny,) = bus["Policy"]["Statement"]
+    assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": requesters}}
+
+
+@pytest.mark.parametrize("role", ["scanner", "rotate_now"])
+def test_roles_that_change_users_deny_every_change_to_exempt_users(synth: Synth, role: str) -> None:
+    construct = synth.stack.scanner.role if role == "scanner" else synth.stack.rotate_now.role
+    statements = role_statements(synth, logical_id(synth, construct))
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    actions = {deny["Action"]} if isinstance(deny["Action"], str) else set(deny["Action"])
+    assert {"iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"} <= actions
+    assert "iam:DetachUserPolicy" not in actions
+    assert deny["Condition"]["Null"] == {"aws:ResourceTag/credlife:exempt": "false"}
+    assert set(deny["Condition"]["StringNotEqualsIgnoreCase"]["aws:ResourceTag/credlife:exempt"]) == {
+        "",
+        "false",
+        "no",
+        "0",
+        "off",
+    }
+    assert ":user/*" in str(deny["Resource"])

@@ -22,11 +22,9 @@ from infra.constants import (
     WORKER_HANDLER,
     WORKER_MAX_CONCURRENCY,
     WORKER_ROLE_NAME,
-    member_actions,
-    scanner_role_actions,
-    worker_role_actions,
 )
 from infra.nag import acknowledgements
+from infra.permissions import member_actions, scanner_role_actions, worker_role_actions
 from infra.stack import CredentialLifecycleStack, MemberRoleStack
 from tests.infra.conftest import Synth, actions_of, arn, logical_id, nag_violations, ref, role_statements
 

@@ -1,17 +1,12 @@
-"""Every role is granted exactly what the adapters its function wires together declare (DESIGN §5): no
-more, no less — the scheduled scanner (single-account and organization mode), the account worker, the
-member-account role the worker assumes, the event monitor and rotate-now.
+"""Every role is granted what the adapters its own function wires together declare (DESIGN §5), derived in
+`infra/permissions.py`: no more, no less — the scheduled scanner (single-account), the scheduler in
+organization mode (which only lists and queues accounts), the account worker, the member-account role,
+the event monitor and rotate-now (the lifecycle's reads and access-key steps only).
 
-Infra never imports runtime code; this test is where the two meet.
-
-Issue 8's adapters (`credlife.aws.report_store`, `credlife.aws.security_hub`) are written beside this
-infrastructure: the equalities below use the constants' `REPORT_ACTIONS` / `SECURITY_HUB_ACTIONS` for them,
-and `test_report_and_security_hub_adapters_declare_exactly_the_granted_actions` ties those constants to the
-adapters' own `REQUIRED_ACTIONS` (it fails until both modules exist)."""
+The templates' statements are compared with these sets in test_stack, test_event_stack and
+test_organization_stack; tests/deployed runs each function with only its role."""
 
 from __future__ import annotations
-
-import importlib
 
 import pytest
 
@@ -21,34 +16,39 @@ from credlife.aws import (
     executor,
     inventory,
     organizations,
+    report_store,
     risk_factory,
     secrets,
+    security_hub,
     state_store,
 )
-from infra.constants import (
-    EVENT_MONITOR_ACTIONS,
-    KMS_INDIRECT_ACTIONS,
-    MEMBER_ACTIONS,
-    ORGANIZATION_SCANNER_ACTIONS,
-    REPORT_ACTIONS,
-    REQUIRE_MFA_ACTIONS,
-    ROTATE_NOW_ACTIONS,
-    SECURITY_HUB_ACTIONS,
-    WORKER_ACTIONS,
+from infra.constants import KMS_INDIRECT_ACTIONS
+from infra.permissions import (
+    UnscopedAction,
+    event_monitor_groups,
+    exempt_deny_actions,
+    groups_for,
     member_actions,
     qualified,
+    rotate_now_code_actions,
+    rotate_now_groups,
     scanner_actions,
+    scanner_groups,
+    scope_of,
+    worker_groups,
 )
 
+pytestmark = pytest.mark.infra
+
 INDIRECT = {f"kms:{action}" for action in KMS_INDIRECT_ACTIONS}
-#: Granted to the scanner only, conditioned on the require-MFA policy's ARN (test_stack checks the
-#: condition). Issue 4 adds the adapter that calls them; until it declares them they are the one
-#: planned grant beyond the declared set, and once it does the equality below holds unchanged.
-REQUIRE_MFA = set(qualified(REQUIRE_MFA_ACTIONS))
-#: What `credlife.aws.report_store.REQUIRED_ACTIONS` and `credlife.aws.security_hub.REQUIRED_ACTIONS`
-#: declare (checked against the modules themselves in the last test of this file).
-REPORT_STORE = set(qualified(REPORT_ACTIONS))
-SECURITY_HUB = set(qualified(SECURITY_HUB_ACTIONS))
+LIFECYCLE = {
+    *inventory.REQUIRED_ACTIONS,
+    *executor.REQUIRED_ACTIONS,
+    *state_store.REQUIRED_ACTIONS,
+    *secrets.REQUIRED_ACTIONS,
+    *channels.REQUIRED_ACTIONS,
+}
+REQUIRE_MFA = set(credential_executor.REQUIRE_MFA_ACTIONS)
 
 
 def _difference(granted: set[str], declared: set[str]) -> dict[str, list[str]]:
@@ -58,136 +58,125 @@ def _difference(granted: set[str], declared: set[str]) -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.parametrize("security_hub", [False, True], ids=["security-hub-off", "security-hub-on"])
-def test_granted_actions_equal_the_adapters_declared_actions(security_hub: bool) -> None:
-    # Given every adapter the scheduled lifecycle wires together (see credlife.aws.factory), the report
-    # store always and the Security Hub exporter when `security_hub` is on
+@pytest.mark.parametrize("hub", [False, True], ids=["security-hub-off", "security-hub-on"])
+def test_scanner_grants_equal_the_lifecycle_adapters_declared_actions(hub: bool) -> None:
     declared = {
-        *inventory.REQUIRED_ACTIONS,
-        *executor.REQUIRED_ACTIONS,
-        *state_store.REQUIRED_ACTIONS,
-        *secrets.REQUIRED_ACTIONS,
-        *channels.REQUIRED_ACTIONS,
-        *REPORT_STORE,
-        *(SECURITY_HUB if security_hub else ()),
+        *LIFECYCLE,
+        *REQUIRE_MFA,
+        *report_store.REQUIRED_ACTIONS,
+        *(security_hub.REQUIRED_ACTIONS if hub else ()),
     }
-    # When compared with what the construct grants
-    granted = set(scanner_actions(security_hub=security_hub)) - INDIRECT
-    # Then nothing is granted that no adapter calls, and nothing called is missing
-    assert granted == declared | REQUIRE_MFA, _difference(granted, declared | REQUIRE_MFA)
+    granted = set(scanner_actions(security_hub=hub)) - INDIRECT
+    assert granted == declared, _difference(granted, declared)
 
 
-def test_rotate_now_grants_equal_the_lifecycle_adapters_declared_actions() -> None:
-    # Given rotate-now: the same runtime as the scanner (factory.build_runtime), no MFA enforcement
+def test_rotate_now_gets_the_reads_and_key_steps_but_no_other_credentials_writes() -> None:
+    granted = set(qualified(rotate_now_groups())) - INDIRECT
+    other_credentials = set(credential_executor.REQUIRED_ACTIONS)
     declared = {
-        *inventory.REQUIRED_ACTIONS,
-        *executor.REQUIRED_ACTIONS,
+        *inventory.REQUIRED_ACTIONS,  # its reads, the account facts it declares included
+        *(set(executor.REQUIRED_ACTIONS) - other_credentials),
         *state_store.REQUIRED_ACTIONS,
         *secrets.REQUIRED_ACTIONS,
         *channels.REQUIRED_ACTIONS,
     }
-    # Then its role's code actions are exactly those
-    granted = set(qualified(ROTATE_NOW_ACTIONS)) - INDIRECT
+    assert granted == declared, _difference(granted, declared)
+    # the writes it never uses: login profiles, the password policy, SSH keys and the like, MFA enforcement
+    for action in (
+        "iam:DeleteLoginProfile",
+        "iam:UpdateAccountPasswordPolicy",
+        "iam:DeleteSSHPublicKey",
+        "iam:AttachUserPolicy",
+        "iam:DetachUserPolicy",
+        "s3:PutObject",
+    ):
+        assert action not in granted
+    assert {"iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"} <= granted
+
+
+def test_organization_scheduler_only_lists_and_queues_accounts() -> None:
+    granted = set(scanner_actions(organization=True, security_hub=True))
+    assert granted == set(organizations.REQUIRED_ACTIONS)
+    assert not any(a.startswith(("iam:", "secretsmanager:", "dynamodb:", "kms:")) for a in granted)
+
+
+def test_worker_grants_equal_what_it_calls_in_the_home_account() -> None:
+    declared = {
+        *organizations.MemberSessions.REQUIRED_ACTIONS,
+        *state_store.REQUIRED_ACTIONS,
+        *channels.REQUIRED_ACTIONS,
+        *report_store.REQUIRED_ACTIONS,
+    }
+    granted = set(qualified(worker_groups())) - INDIRECT
+    assert granted == declared, _difference(granted, declared)
+
+
+@pytest.mark.parametrize("hub", [False, True], ids=["security-hub-off", "security-hub-on"])
+def test_member_role_grants_equal_what_the_lifecycle_calls_in_a_member_account(hub: bool) -> None:
+    declared = {
+        *inventory.REQUIRED_ACTIONS,
+        *executor.REQUIRED_ACTIONS,
+        *secrets.REQUIRED_ACTIONS,
+        *REQUIRE_MFA,
+        *(security_hub.REQUIRED_ACTIONS if hub else ()),
+    }
+    granted = set(member_actions(security_hub=hub))
     assert granted == declared, _difference(granted, declared)
 
 
 def test_event_monitor_grants_equal_the_risk_factory_declared_actions() -> None:
-    # Given the event function's composition root (signin state + alert publisher)
-    declared = set(risk_factory.REQUIRED_ACTIONS)
-    # Then its role's code actions are exactly those (plus KMS used on its behalf by DynamoDB and SNS)
-    granted = set(qualified(EVENT_MONITOR_ACTIONS)) - INDIRECT
-    assert granted == declared, _difference(granted, declared)
+    granted = set(qualified(event_monitor_groups())) - INDIRECT
+    assert granted == set(risk_factory.REQUIRED_ACTIONS)
 
 
-def test_scheduler_fan_out_grants_equal_the_organization_adapters_declared_actions() -> None:
-    # Given the directory and queue adapters the scheduler uses in organization mode
-    declared = {
-        *organizations.AccountDirectory.REQUIRED_ACTIONS,
-        *organizations.AccountQueue.REQUIRED_ACTIONS,
-    }
-    # Then the scanner's extra organization grants are exactly those
-    granted = set(qualified(ORGANIZATION_SCANNER_ACTIONS))
-    assert granted == declared == set(organizations.REQUIRED_ACTIONS), _difference(granted, declared)
+def test_a_new_adapter_action_reaches_the_roles_of_the_functions_that_use_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the executor declares one more IAM call (e.g. a fresh read before a disruptive step)
+    monkeypatch.setattr(
+        executor, "REQUIRED_ACTIONS", (*executor.REQUIRED_ACTIONS, "iam:GetAccessKeyLastUsed")
+    )
+    # Then the scanner, rotate-now and the member role get it, on the users' ARNs
+    assert "iam:GetAccessKeyLastUsed" in scanner_actions()
+    assert "iam:GetAccessKeyLastUsed" in rotate_now_code_actions()
+    assert "iam:GetAccessKeyLastUsed" in member_actions()
+    assert scope_of("iam:GetAccessKeyLastUsed") == "users"
 
 
-def test_worker_grants_equal_what_it_calls_in_the_home_account() -> None:
-    # Given the worker: AssumeRole into members; state table in the home account (factory.build_runtime's
-    # home session)
-    declared = {
-        *organizations.MemberSessions.REQUIRED_ACTIONS,
-        *state_store.REQUIRED_ACTIONS,
-        *channels.REQUIRED_ACTIONS,  # notices and run summaries go out from the home account
-        *REPORT_STORE,  # each account's report goes to the home report bucket, with the worker's role
-    }
-    # Then its role's code actions are exactly those (plus KMS used on its behalf by DynamoDB)
-    granted = set(qualified(WORKER_ACTIONS)) - INDIRECT
-    assert granted == declared, _difference(granted, declared)
+def test_an_action_of_an_unknown_service_fails_naming_it() -> None:
+    with pytest.raises(UnscopedAction, match="lambda:InvokeFunction"):
+        groups_for(["lambda:InvokeFunction"])
 
 
-@pytest.mark.parametrize("security_hub", [False, True], ids=["security-hub-off", "security-hub-on"])
-def test_member_role_grants_equal_what_the_lifecycle_calls_in_a_member_account(security_hub: bool) -> None:
-    # Given the adapters that act in the member account (IAM, STS, the handover secrets), MFA enforcement
-    # with the account's own require-MFA policy (factory.build_member_runtime), and Security Hub when on
-    # (the worker imports an account's findings through its member session)
-    declared = {
-        *inventory.REQUIRED_ACTIONS,
-        *executor.REQUIRED_ACTIONS,
-        *secrets.REQUIRED_ACTIONS,
-        *credential_executor.REQUIRE_MFA_ACTIONS,
-        *(SECURITY_HUB if security_hub else ()),
-    }
-    # Then the member role grants exactly those (its secrets use the account's AWS managed key)
-    granted = set(member_actions(security_hub=security_hub))
-    assert granted == declared, _difference(granted, declared)
-    assert set(qualified(MEMBER_ACTIONS)) == granted - SECURITY_HUB - REQUIRE_MFA
+def test_scopes_of_the_special_actions() -> None:
+    assert scope_of("iam:GetCredentialReport") == "*"
+    assert scope_of("iam:AttachUserPolicy") == "users-require-mfa"
+    assert scope_of("sts:AssumeRole") == "member-roles"
+    assert scope_of("securityhub:BatchImportFindings") == "security-hub-product"
+    assert scope_of("dynamodb:TransactWriteItems") == "state-table"
 
 
-def test_the_require_mfa_grant_is_what_the_credential_executor_attaches_and_detaches_with() -> None:
-    assert set(credential_executor.REQUIRE_MFA_ACTIONS) == REQUIRE_MFA
-
-
-def test_rotate_now_and_event_monitor_publish_no_report_and_no_security_hub_finding() -> None:
-    # Then only the scheduled run (scanner, worker, member role) gets the issue-8 permissions
-    for groups in (ROTATE_NOW_ACTIONS, EVENT_MONITOR_ACTIONS):
-        assert not set(qualified(groups)) & (REPORT_STORE | SECURITY_HUB)
-    assert not set(qualified(WORKER_ACTIONS)) & SECURITY_HUB
+def test_exempt_users_are_denied_every_change_but_lifting_mfa_enforcement() -> None:
+    denied = set(exempt_deny_actions(scanner_groups()))
+    assert {"iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"} <= denied
+    assert {"iam:DeleteLoginProfile", "iam:AttachUserPolicy"} <= denied
+    assert "iam:DetachUserPolicy" not in denied
+    assert not [a for a in denied if a.split(":")[1].startswith(("List", "Get", "Generate"))]
+    assert "iam:UpdateAccountPasswordPolicy" not in denied  # account-wide: no user resource
 
 
 def test_no_wildcard_or_admin_action_is_granted() -> None:
     every = (
         scanner_actions(security_hub=True)
-        | qualified(ORGANIZATION_SCANNER_ACTIONS)
-        | qualified(WORKER_ACTIONS)
+        | scanner_actions(organization=True)
+        | qualified(worker_groups())
         | member_actions(security_hub=True)
-        | qualified(EVENT_MONITOR_ACTIONS)
-        | qualified(ROTATE_NOW_ACTIONS)
+        | qualified(event_monitor_groups())
+        | qualified(rotate_now_groups())
     )
     for action in every:
         service, name = action.split(":")
         assert "*" not in name, action
-        # Attaching a policy is granted only for the require-MFA policy (condition checked in test_stack)
         if action in REQUIRE_MFA:
             continue
         assert service != "iam" or not name.startswith(("Put", "Attach", "CreateUser", "CreateRole")), action
-
-
-# -- PENDING THE RUNTIME (issue 8): fails until `credlife.aws.report_store` and `credlife.aws.security_hub`
-# exist. Imported by name (not `pytest.importorskip`: a missing module must fail, not skip), so mypy does
-# not need the modules either.
-
-
-def test_report_and_security_hub_adapters_declare_exactly_the_granted_actions() -> None:
-    # Given the two issue-8 adapters' declared actions
-    report_store = importlib.import_module("credlife.aws.report_store")
-    security_hub = importlib.import_module("credlife.aws.security_hub")
-
-    # Then they are exactly what the constants grant (and what the equalities above assume)
-    assert set(report_store.REQUIRED_ACTIONS) == REPORT_STORE == {"s3:PutObject"}
-    assert (
-        set(security_hub.REQUIRED_ACTIONS)
-        == SECURITY_HUB
-        == {
-            "securityhub:BatchImportFindings",
-            "securityhub:GetFindings",
-        }
-    )

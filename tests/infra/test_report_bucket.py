@@ -15,12 +15,10 @@ from infra.build import build_member_stack, build_stack
 from infra.constants import (
     CONTEXT_KEY,
     DEFAULTS,
-    member_actions,
-    scanner_role_actions,
-    worker_role_actions,
 )
 from infra.constructs.report_bucket import ACCESS_LOG_PREFIX, MULTIPART_DAYS, NONCURRENT_DAYS
 from infra.nag import acknowledgements
+from infra.permissions import member_actions, scanner_role_actions, worker_role_actions
 from infra.stack import CredentialLifecycleStack, MemberRoleStack
 from tests.infra.conftest import (
     Synth,
@@ -101,17 +99,19 @@ def _reports(synth: Synth) -> dict[str, Any]:
     return {"Fn::Join": ["", [arn(synth, synth.stack.report_bucket.bucket), "/reports/*"]]}
 
 
-def _securityhub(resource: str) -> dict[str, Any]:
-    """An ARN of the deploying account's own Security Hub, in the stack's region."""
+def _securityhub(resource: str, region: str | None = None) -> dict[str, Any]:
+    """An ARN of the deploying account's own Security Hub, in the stack's region (`region` when the stack
+    is pinned to one, as the main stack is)."""
+    where: list[Any] = (
+        [f":securityhub:{region}:"] if region else [":securityhub:", {"Ref": "AWS::Region"}, ":"]
+    )
     return {
         "Fn::Join": [
             "",
             [
                 "arn:",
                 {"Ref": "AWS::Partition"},
-                ":securityhub:",
-                {"Ref": "AWS::Region"},
-                ":",
+                *where,
                 {"Ref": "AWS::AccountId"},
                 *(
                     [":product/", {"Ref": "AWS::AccountId"}, "/default"]
@@ -295,9 +295,11 @@ def test_no_other_role_may_touch_the_report_bucket(default: Synth) -> None:
 def test_scanner_is_told_the_report_bucket(default: Synth) -> None:
     env = _env(default, default.stack.scanner.function)
     assert env["CREDLIFE_REPORT_BUCKET"] == ref(default, default.stack.report_bucket.bucket)
-    # And the functions that publish no report are not
+    # And so is every function (one environment for all), though only the scanner may write there
     for function in (default.stack.rotate_now.function, default.stack.event_monitor.function):
-        assert "CREDLIFE_REPORT_BUCKET" not in _env(default, function)
+        assert _env(default, function)["CREDLIFE_REPORT_BUCKET"] == env["CREDLIFE_REPORT_BUCKET"]
+    for role in (default.stack.rotate_now.role, default.stack.event_monitor.role):
+        assert "s3:PutObject" not in actions_of(role_statements(default, logical_id(default, role)))
 
 
 # -- security_hub
@@ -325,9 +327,9 @@ def test_security_hub_on_grants_the_scanner_its_own_accounts_hub(hub: Synth) -> 
     (imports,) = [s for s in statements if "securityhub:BatchImportFindings" in actions_of([s])]
     (reads,) = [s for s in statements if "securityhub:GetFindings" in actions_of([s])]
     assert actions_of([imports]) == {"securityhub:BatchImportFindings"}
-    assert imports["Resource"] == _securityhub("product")
+    assert imports["Resource"] == _securityhub("product", "us-east-1")
     assert actions_of([reads]) == {"securityhub:GetFindings"}
-    assert reads["Resource"] == _securityhub("hub")
+    assert reads["Resource"] == _securityhub("hub", "us-east-1")
     # And the scanner is told to export
     assert _env(hub, hub.stack.scanner.function)["CREDLIFE_SECURITY_HUB_ENABLED"] == "true"
 
@@ -375,7 +377,7 @@ def test_member_role_uses_the_configured_home_region_for_security_hub(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     # Given organization mode, security_hub on and the home region named in the config
-    context = {**ORG_CONTEXT, "security_hub": True, "region": "eu-west-1"}
+    context = {**ORG_CONTEXT, "security_hub": True, "region": "us-gov-west-1", "signin_regions": []}
     app = cdk.App(context={CONTEXT_KEY: context}, outdir=str(tmp_path_factory.mktemp("cdk-member-region")))
     member = build_member_stack(app)
     # Then the member role's Security Hub grants are in the home region (where the worker calls it), in
@@ -388,7 +390,7 @@ def test_member_role_uses_the_configured_home_region_for_security_hub(
             [
                 "arn:",
                 {"Ref": "AWS::Partition"},
-                ":securityhub:eu-west-1:",
+                ":securityhub:us-gov-west-1:",
                 {"Ref": "AWS::AccountId"},
                 ":product/",
                 {"Ref": "AWS::AccountId"},

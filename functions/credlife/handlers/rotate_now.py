@@ -4,7 +4,8 @@ Event: source `credlife`, detail-type `Rotate Access Key Now`, detail `{"user": 
 (sample: `events/rotate_now.json`). Thin: parse and validate at the edge, take the clock from the event's
 `time`, and run the same lifecycle service as the schedule for that one user with the rotation requested.
 Every rule still applies: exemptions, the two-key quota, dry-run. Put events with e.g.
-`aws events put-events --entries 'Source=credlife,DetailType=Rotate Access Key Now,Detail={"user":"..."}'`."""
+`aws events put-events --entries 'EventBusName=credlife-rotate-now,Source=credlife,DetailType=Rotate Access
+Key Now,Detail={"user":"..."}'` (the stack's bus accepts requests only from `rotate_now_requesters`)."""
 
 from __future__ import annotations
 
