@@ -159,7 +159,7 @@ def publish_powertools_layer_parameter(account: str, region: str) -> str:
     """What AWS publishes in every account: the pinned Powertools layer's public SSM parameter."""
     arn = f"arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:1"
     ssm_backends[account][region]._parameters[POWERTOOLS_LAYER_PARAMETER].append(
-        Parameter(
+        Parameter(  # type: ignore[abstract]
             account_id=account,
             name=POWERTOOLS_LAYER_PARAMETER,
             value=arn,
@@ -167,7 +167,7 @@ def publish_powertools_layer_parameter(account: str, region: str) -> str:
             description=None,
             allowed_pattern=None,
             keyid=None,
-            last_modified_date=datetime.now(UTC).timestamp(),
+            last_modified_date=datetime.now(UTC).timestamp(),  # type: ignore[arg-type]
             version=1,
             data_type="text",
         )
@@ -330,18 +330,23 @@ def role_actions(session: boto3.Session, role_name: str) -> set[str]:
     return actions
 
 
+def loaded(document: Any) -> dict[str, Any]:
+    """A policy document as boto3 returns it (moto: a JSON string or already a mapping)."""
+    result: dict[str, Any] = json.loads(document) if isinstance(document, str) else dict(document)
+    return result
+
+
 def role_documents(session: boto3.Session, role_name: str) -> list[dict[str, Any]]:
     iam = session.client("iam")
     documents = []
     for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
-        document = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
-        documents.append(json.loads(document) if isinstance(document, str) else document)
+        documents.append(loaded(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]))
     for attached in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]:
         policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
         version = iam.get_policy_version(
             PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"]
         )["PolicyVersion"]["Document"]
-        documents.append(json.loads(version) if isinstance(version, str) else version)
+        documents.append(loaded(version))
     return documents
 
 
@@ -350,10 +355,9 @@ def widen_role(session: boto3.Session, role_name: str, without: frozenset[str] =
     `without` names: a test's way to take one grant away)."""
     iam = session.client("iam")
     for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
-        document = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
-        loaded = json.loads(document) if isinstance(document, str) else document
+        document = loaded(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])
         iam.put_role_policy(
-            RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(widened(loaded, without))
+            RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(widened(document, without))
         )
     assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
 
@@ -393,7 +397,7 @@ class Invoker:
             merged[action] = merged.get(action, 0) + count
         return result
 
-    def lambda_environment(self, function: Function, credentials: dict[str, Any]) -> None:
+    def lambda_environment(self, function: Function, credentials: Any) -> None:
         """Nothing of the test's own: every CREDLIFE_/POWERTOOLS_ variable removed, then what Lambda sets."""
         for name in list(os.environ):
             if name.startswith(("CREDLIFE_", "POWERTOOLS_")):

@@ -346,7 +346,7 @@ def test_a_grant_taken_away_is_denied(
         invoke(deployment.functions[module], event, without=frozenset({missing}))
 
 
-def sqs_event(messages: list[dict[str, Any]], queue_url: str) -> dict[str, Any]:
+def sqs_event(messages: Any, queue_url: str) -> dict[str, Any]:
     queue_name = queue_url.rsplit("/", 1)[1]
     return {
         "Records": [

@@ -27,6 +27,7 @@ from tests.deployed.conftest import (
     create_stack,
     deploy_main,
     deploy_member,
+    loaded,
     session_in,
     unmodelled,
 )
@@ -124,7 +125,7 @@ def test_member_template_deploys_into_a_never_bootstrapped_account(apps: Any, wo
     # Then it completes with the role and the require-MFA policy in that account
     assert deployed.status == "CREATE_COMPLETE", deployed.reason
     role = session.client("iam").get_role(RoleName="credlife-member")["Role"]
-    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    (trust,) = loaded(role["AssumeRolePolicyDocument"])["Statement"]
     assert trust["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:role/credlife-account-worker"}
     assert trust["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdef1234"}}
     assert deployed.physical_ids("AWS::IAM::ManagedPolicy") == [

@@ -431,3 +431,9 @@ def test_dead_letter_depth_alarms_to_the_security_topic(synth: Synth) -> None:
             "AlarmActions": [ref(synth, synth.stack.notifications.topic)],
         },
     )
+
+
+def test_the_stack_is_pinned_to_the_home_region_by_default(synth: Synth) -> None:
+    # Then `cdk deploy` puts it in us-east-1 (where IAM events arrive), whatever the profile's region
+    assert synth.stack.region == "us-east-1"
+    assert not cdk.Token.is_unresolved(synth.stack.region)
