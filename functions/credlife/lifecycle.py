@@ -37,6 +37,7 @@ from credlife.domain.models import (
 from credlife.domain.password_policy import PasswordPolicy
 from credlife.domain.planner import (
     exemption,
+    key_observations,
     plan,
     plan_user,
     unrecorded_inactive_keys,
@@ -324,6 +325,21 @@ class LifecycleService:
             ref = key_ref(user.name, key.created)
             records[ref] = replace(
                 records.get(ref) or KeyRecord(user.name, key.created), first_seen_inactive=now
+            )
+        for user, key, observed in key_observations(snapshot, now):
+            try:
+                self.state.record_key_observation(snapshot.account_id, user.name, key, **observed)
+            except Exception as error:  # not remembered: the planner judges on what it sees now
+                log.warning(
+                    "could not record a key observation", extra={"user": user.name, "error": str(error)}
+                )
+                continue
+            ref = key_ref(user.name, key.created)
+            known = records.get(ref) or KeyRecord(user.name, key.created)
+            records[ref] = replace(
+                known,
+                reactivated_at=observed.get("reactivated_at", known.reactivated_at),
+                replacement_first_used=observed.get("replacement_first_used", known.replacement_first_used),
             )
         return replace(snapshot, records=records)
 

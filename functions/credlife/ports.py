@@ -29,8 +29,24 @@ class StateStorePort(Protocol):
     def load_records(self, account_id: str) -> dict[str, KeyRecord]:
         """Every key record of the account, keyed by `key_ref(user, key_created)`."""
 
-    def record_notice(self, account_id: str, user: str, key: AccessKey, notice: Notice) -> bool:
-        """Persist a notice once: False when that (warns_of, stage) was already recorded for the key."""
+    def record_notice(
+        self,
+        account_id: str,
+        user: str,
+        key: AccessKey,
+        notice: Notice,
+        messages: Sequence[MessageItem] = (),
+    ) -> bool:
+        """Persist a notice once, with the outbox items that tell its owner (both or neither): False when
+        that (warns_of, stage, deadline) was already recorded for the key."""
+
+    def record_key_observation(
+        self, account_id: str, user: str, key: AccessKey, **observed: datetime
+    ) -> None:
+        """Remember what a scan saw about a key (`replacement_first_used`, `reactivated_at`)."""
+
+    def mark_notice_delivered(self, account_id: str, notice_ref: str, *, at: datetime) -> None:
+        """The owner received that notice: its minimum-notice clock starts at `at`."""
 
     def record_rotation(
         self, account_id: str, user: str, key: AccessKey, *, rotated_at: datetime, replacement: AccessKey
@@ -87,6 +103,15 @@ class Outcome:
     detail: str = ""
     new_key_id: str | None = None
     secret_name: str | None = None
+    #: The outcome's message items were already stored with its notice (one transaction): not queued again.
+    messages_stored: bool = False
+
+
+class NoticeMessagesPort(Protocol):
+    """Composes the message items of an outcome whose notice is being recorded, so the executor can store
+    the notice and the items that tell its owner together (a notice nobody is told about never counts)."""
+
+    def items_for(self, user: User, outcome: Outcome, now: datetime) -> list[MessageItem]: ...
 
 
 class ExecutorPort(Protocol):

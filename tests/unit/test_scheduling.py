@@ -19,7 +19,7 @@ def d(n: float) -> timedelta:
 def sent(
     stage_name: str, ago: float, deadline: datetime, *, dry: bool = False, kind: str = "deactivate"
 ) -> Notice:
-    return Notice(kind, stage_name, NOW - d(ago), deadline, dry_run=dry)
+    return Notice(kind, stage_name, NOW - d(ago), deadline, dry_run=dry, delivered_at=NOW - d(ago))
 
 
 def test_nothing_before_the_first_stage() -> None:
@@ -28,7 +28,7 @@ def test_nothing_before_the_first_stage() -> None:
 
 def test_first_stage_warns_with_the_natural_deadline() -> None:
     step = schedule(now=NOW, natural_due=NOW + d(7), warn_days=(7,), notices=[], notice=WEEK)
-    assert step == Step(act=False, deadline=NOW + d(7), due=NOW, stage="7d")
+    assert step == Step(act=False, deadline=NOW + d(7), due=NOW, stage="7d", opens_notice=True)
 
 
 def test_first_detection_after_the_due_date_pushes_the_deadline_by_the_notice() -> None:

@@ -8,7 +8,8 @@ Also the port the event handler uses to lift MFA enforcement as soon as `EnableM
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
@@ -20,9 +21,10 @@ from credlife.aws.credentials import CredentialInventory
 from credlife.aws.errors import AwsError, NotFound, translate
 from credlife.domain.actions import Action, ActionKind, Reason
 from credlife.domain.credential_planner import CONSOLE
-from credlife.domain.models import CredentialType, Notice
+from credlife.domain.messages import MessageItem
+from credlife.domain.models import CredentialType, Notice, User
 from credlife.domain.password_policy import PasswordPolicy, PasswordPolicyBaseline, enforced
-from credlife.ports import AuditEntry, Outcome
+from credlife.ports import AuditEntry, NoticeMessagesPort, Outcome
 from credlife.risk_monitor import MfaLift
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ class CredentialStatePort(Protocol):
         notice: Notice,
         *,
         detected_at: datetime | None = None,
+        messages: Sequence[MessageItem] = (),
     ) -> bool: ...
 
     def record_credential_state(
@@ -89,17 +92,22 @@ class CredentialActions:
         require_mfa_policy_arn: str | None,
         password_baseline: PasswordPolicyBaseline | None = None,
         counter: ApiCallCounter | None = None,
+        messages: NoticeMessagesPort | None = None,
     ) -> None:
         self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
+        #: Composes the items that tell the owner about a notice, stored with it (None: notices only).
+        self.messages = messages
         if counter is not None:
             counter.attach(self._iam)
         self._state = state
         self._policy_arn = require_mfa_policy_arn
         self._baseline = password_baseline or PasswordPolicyBaseline()
 
-    def dispatch(self, account_id: str, action: Action, now: datetime) -> Outcome:
+    def dispatch(
+        self, account_id: str, action: Action, now: datetime, *, user: User | None = None
+    ) -> Outcome:
         if action.action is ActionKind.WARN:
-            return self._warn(account_id, action, now)
+            return self._warn(account_id, action, now, user or User(name=action.user, arn=""))
         if action.credential is CredentialType.PASSWORD_POLICY and action.action is ActionKind.ENFORCE:
             return self._password_policy(action)
         if action.credential is CredentialType.MFA and action.action is ActionKind.ENFORCE:
@@ -117,11 +125,12 @@ class CredentialActions:
 
     # -- handlers ------------------------------------------------------------------------------------
 
-    def _warn(self, account_id: str, action: Action, now: datetime) -> Outcome:
+    def _warn(self, account_id: str, action: Action, now: datetime, user: User) -> Outcome:
         if action.warns_of is None or action.stage is None or action.deadline is None:
             return Outcome(action, "failed", "a warn action needs warns_of, stage and deadline")
         notice = Notice(action.warns_of.value, action.stage, now, action.deadline, action.dry_run)
         detected = action.key_created if action.credential is CredentialType.MFA else None
+        outcome = Outcome(action, "dry_run" if action.dry_run else "applied")
         recorded = self._state.record_credential_notice(
             account_id,
             action.user,
@@ -129,10 +138,11 @@ class CredentialActions:
             action.key_id or CONSOLE,
             notice,
             detected_at=detected,
+            messages=[] if self.messages is None else self.messages.items_for(user, outcome, now),
         )
         if not recorded:
             return Outcome(action, "noop", f"{action.stage} notice already recorded")
-        return Outcome(action, "dry_run" if action.dry_run else "applied")
+        return replace(outcome, messages_stored=self.messages is not None)
 
     def _enforce_mfa(self, account_id: str, action: Action, now: datetime) -> Outcome:
         if self._policy_arn is None:

@@ -24,8 +24,9 @@ from credlife.aws.credential_executor import CredentialActions
 from credlife.aws.errors import AwsError, NotFound, translate
 from credlife.aws.secrets import KeyVault, suppress_wire_logs
 from credlife.domain.actions import Action, ActionKind
+from credlife.domain.messages import MessageItem
 from credlife.domain.models import AccessKey, CredentialType, KeyRecord, KeyStatus, Notice, User, key_ref
-from credlife.ports import AuditEntry, Outcome, StateStorePort
+from credlife.ports import AuditEntry, NoticeMessagesPort, Outcome, StateStorePort
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
@@ -98,8 +99,11 @@ class Executor:
         state: StateStorePort,
         counter: ApiCallCounter | None = None,
         credentials: CredentialActions | None = None,
+        messages: NoticeMessagesPort | None = None,
     ) -> None:
         self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
+        #: Composes the items that tell the owner about a notice, stored with it (None: notices only).
+        self._messages = messages
         if counter is not None:
             counter.attach(self._iam)
         self._credentials = credentials
@@ -167,7 +171,7 @@ class Executor:
         if action.credential is not CredentialType.ACCESS_KEY:
             if self._credentials is None:
                 return Outcome(action, SKIPPED, f"{action.credential.value} actions are not configured")
-            return self._credentials.dispatch(run.account_id, action, run.now)
+            return self._credentials.dispatch(run.account_id, action, run.now, user=run.user)
         handler: Callable[[_Run, Action], Outcome] = {
             ActionKind.WARN: self._warn,
             ActionKind.ROTATE: self._rotate,
@@ -191,9 +195,13 @@ class Executor:
             deadline=action.deadline,
             dry_run=action.dry_run,
         )
-        if not self._state.record_notice(run.account_id, run.user.name, _identity(key, action), notice):
+        outcome = Outcome(action, DRY_RUN if action.dry_run else APPLIED)
+        items = self._items(run, outcome)
+        if not self._state.record_notice(
+            run.account_id, run.user.name, _identity(key, action), notice, items
+        ):
             return Outcome(action, NOOP, f"{action.stage} notice already recorded")
-        return Outcome(action, DRY_RUN if action.dry_run else APPLIED)
+        return replace(outcome, messages_stored=self._messages is not None)
 
     def _rotate(self, run: _Run, action: Action) -> Outcome:
         key = run.find(action)
@@ -239,13 +247,18 @@ class Executor:
             )
             self._remember_rotation(run, key, action, replacement)
             if action.warns_of is not None and action.stage is not None and action.deadline is not None:
-                # the owner's rotation message announces the old key's deactivation deadline
-                self._state.record_notice(
+                # the owner's rotation message announces the old key's deactivation deadline: stored with
+                # that notice, so the deadline counts from the message's delivery
+                done = Outcome(action, APPLIED, detail, new_key_id=new_id, secret_name=secret_name)
+                stored = self._state.record_notice(
                     run.account_id,
                     run.user.name,
                     _identity(key, action),
                     Notice(action.warns_of.value, action.stage, run.now, action.deadline),
+                    self._items(run, done),
                 )
+                if stored and self._messages is not None:
+                    return replace(done, messages_stored=True)
         except AwsError as error:
             log.error(
                 "rotation not recorded",
@@ -253,6 +266,9 @@ class Executor:
             )
             detail += f"; the rotation could not be recorded ({error})"
         return Outcome(action, APPLIED, detail, new_key_id=new_id, secret_name=secret_name)
+
+    def _items(self, run: _Run, outcome: Outcome) -> list[MessageItem]:
+        return [] if self._messages is None else self._messages.items_for(run.user, outcome, run.now)
 
     def _roll_back(self, run: _Run, action: Action, new_id: str, reason: str) -> Outcome:
         """The vault failed: delete the key nobody can read, so the user is left as before."""

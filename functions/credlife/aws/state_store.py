@@ -23,11 +23,13 @@ while undelivered (`attempts` and `last_error` count the failures).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -52,6 +54,8 @@ log = logging.getLogger("credlife.state")
 
 #: What this adapter calls (the CDK construct grants exactly these on the table).
 REQUIRED_ACTIONS: Final = ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
+#: TransactWriteItems is authorized as the writes inside it (PutItem / UpdateItem on the table): no
+#: action of its own is needed.
 
 PARTITION_KEY: Final = "pk"
 SORT_KEY: Final = "sk"
@@ -72,7 +76,15 @@ OUTBOX_RETENTION_DAYS: Final = 30
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _NOTICES = "notices"
 #: Record attributes holding datetimes (ISO-8601 UTC strings).
-_DATETIME_FIELDS = ("rotated_at", "replacement_created", "deactivated_at", "first_seen_inactive")
+_DATETIME_FIELDS = (
+    "rotated_at",
+    "replacement_created",
+    "deactivated_at",
+    "first_seen_inactive",
+    "replacement_first_used",
+    "reactivated_at",
+)
+_TRANSACTION_CANCELED = "TransactionCanceledException"
 _CRED_DATETIME_FIELDS = ("detected_at", "resolved_at", "enforced_at", "deleted_at")
 
 
@@ -168,31 +180,27 @@ class DynamoStateStore:
 
     # -- key record writes ---------------------------------------------------------------------------
 
-    def record_notice(self, account_id: str, user: str, key: AccessKey, notice: Notice) -> bool:
-        """Store a notice once per key, action, stage, deadline and live/dry: False when already there."""
-        entry = _notice_key(notice)
-        value = _encode_notice(notice)
-        # The first notice of a key creates its item; later ones add an entry to the item's map. Items are
-        # never deleted, so once the put finds the item, the conditional update decides alone.
-        try:
-            self._put_new(account_id, user, key, {_NOTICES: _m({entry: value})})
-            return True
-        except ConditionFailed:
-            pass
-        names, values, sets = self._identity(user, key, with_notices=False)
-        try:
-            self._update(
-                account_id,
-                user,
-                key,
-                UpdateExpression="SET " + ", ".join([*sets, "#notices.#entry = :notice"]),
-                ConditionExpression="attribute_not_exists(#notices.#entry)",
-                ExpressionAttributeNames={**names, "#notices": _NOTICES, "#entry": entry},
-                ExpressionAttributeValues={**values, ":notice": value},
-            )
-        except ConditionFailed:
-            return False
-        return True
+    def record_notice(
+        self,
+        account_id: str,
+        user: str,
+        key: AccessKey,
+        notice: Notice,
+        messages: Sequence[MessageItem] = (),
+    ) -> bool:
+        """Store a notice once per key, action, stage, deadline and live/dry, together with the outbox items
+        that tell its owner (one transaction: both or neither). False when the notice was already there."""
+        names, values, sets = self._identity(user, key)
+        # make sure the item and its notices map exist (idempotent), then add the entry under a condition
+        self._update(
+            account_id,
+            user,
+            key,
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return self._add_notice(_record_key(account_id, user, key), account_id, notice, messages)
 
     def record_rotation(
         self, account_id: str, user: str, key: AccessKey, *, rotated_at: datetime, replacement: AccessKey
@@ -279,10 +287,10 @@ class DynamoStateStore:
         notice: Notice,
         *,
         detected_at: datetime | None = None,
+        messages: Sequence[MessageItem] = (),
     ) -> bool:
-        """Store a notice once (False when already there); `detected_at` starts the grace period once."""
-        entry = _notice_key(notice)
-        value = _encode_notice(notice)
+        """Store a notice once (False when already there), with its outbox items in one transaction;
+        `detected_at` starts the grace period once."""
         names = {"#user": "user", "#c": "credential", "#cid": "credential_id", "#notices": _NOTICES}
         values: dict[str, AttributeValueTypeDef] = {
             ":user": _s(user),
@@ -307,21 +315,91 @@ class DynamoStateStore:
                 ExpressionAttributeValues=values,
             ),
         )
-        try:
+        return self._add_notice(key, account_id, notice, messages)
+
+    def mark_notice_delivered(self, account_id: str, notice_ref: str, *, at: datetime) -> None:
+        """The owner received the notice `notice_ref` (from a delivered message item): its minimum-notice
+        clock starts now. The first delivery wins; a notice that no longer exists is ignored."""
+        sort_key, _, entry = notice_ref.partition("|")
+        if not sort_key.startswith(("KEY#", "CRED#")) or not entry:
+            raise ValueError("not a notice reference")
+        key: dict[str, AttributeValueTypeDef] = {
+            PARTITION_KEY: _s(_account_pk(account_id)),
+            SORT_KEY: _s(sort_key),
+        }
+        with contextlib.suppress(ConditionFailed):
             self._call(
                 "UpdateItem",
                 lambda: self._client.update_item(
                     TableName=self.table_name,
                     Key=key,
-                    UpdateExpression="SET #notices.#entry = :notice",
-                    ConditionExpression="attribute_not_exists(#notices.#entry)",
-                    ExpressionAttributeNames={"#notices": _NOTICES, "#entry": entry},
-                    ExpressionAttributeValues={":notice": value},
+                    UpdateExpression="SET #notices.#entry.#at = :at",
+                    ConditionExpression=(
+                        "attribute_exists(#notices.#entry) AND attribute_not_exists(#notices.#entry.#at)"
+                    ),
+                    ExpressionAttributeNames={"#notices": _NOTICES, "#entry": entry, "#at": "delivered_at"},
+                    ExpressionAttributeValues={":at": _s(_iso(at))},
                 ),
             )
-        except ConditionFailed:
-            return False
+
+    def _add_notice(
+        self,
+        record_key: Mapping[str, AttributeValueTypeDef],
+        account_id: str,
+        notice: Notice,
+        messages: Sequence[MessageItem],
+    ) -> bool:
+        """Add one notice entry to an existing record, with its outbox items in the same transaction."""
+        entry = _notice_key(notice)
+        update: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": dict(record_key),
+            "UpdateExpression": "SET #notices.#entry = :notice",
+            "ConditionExpression": "attribute_not_exists(#notices.#entry)",
+            "ExpressionAttributeNames": {"#notices": _NOTICES, "#entry": entry},
+            "ExpressionAttributeValues": {":notice": _encode_notice(notice)},
+        }
+        if not messages:
+            try:
+                self._call("UpdateItem", lambda: self._client.update_item(**update))
+            except ConditionFailed:
+                return False
+            return True
+        ref = f"{record_key[SORT_KEY]['S']}|{entry}"
+        puts: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": _outbox_record(account_id, replace(item, notice_ref=ref)),
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
+                }
+            }
+            for item in messages
+        ]
+        try:
+            transaction: list[Any] = [{"Update": update}, *puts]
+            self._client.transact_write_items(TransactItems=transaction)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == _TRANSACTION_CANCELED:
+                reasons = error.response.get("CancellationReasons") or []
+                first = reasons[0].get("Code") if reasons else None
+                if first == "ConditionalCheckFailed":
+                    return False  # the notice was already recorded (its items with it)
+            raise translate(error, "dynamodb:TransactWriteItems") from error
+        except BotoCoreError as error:
+            raise AwsError("dynamodb:TransactWriteItems", type(error).__name__) from error
         return True
+
+    def record_key_observation(
+        self, account_id: str, user: str, key: AccessKey, **observed: datetime
+    ) -> None:
+        """Facts a scan saw about a key and the planner needs later (`replacement_first_used`,
+        `reactivated_at`)."""
+        unknown = set(observed) - {"replacement_first_used", "reactivated_at"}
+        if unknown:
+            raise ValueError(f"not a key observation: {sorted(unknown)}")
+        self._update_plain(account_id, user, key, {name: _s(_iso(at)) for name, at in observed.items()})
 
     def record_credential_detected(
         self, account_id: str, user: str, credential: str, credential_id: str, *, at: datetime
@@ -419,14 +497,7 @@ class DynamoStateStore:
 
     def enqueue_message(self, account_id: str, item: MessageItem) -> bool:
         """Store the item once by its id; False when it is already there (delivered or not)."""
-        record: dict[str, AttributeValueTypeDef] = {
-            PARTITION_KEY: _s(_outbox_pk(account_id)),
-            SORT_KEY: _s(f"MSG#{item.id}"),
-            "item": _s(json.dumps(item.as_json(), sort_keys=True)),
-            "recipient": _s(item.recipient),
-            "created_at": _s(_iso(item.created_at)),
-            "attempts": _n(0),
-        }
+        record = _outbox_record(account_id, item)
         try:
             self._call(
                 "PutItem",
@@ -557,27 +628,6 @@ class DynamoStateStore:
             lambda: self._client.update_item(TableName=self.table_name, Key=item_key, **kwargs),
         )
 
-    def _put_new(
-        self, account_id: str, user: str, key: AccessKey, attrs: Mapping[str, AttributeValueTypeDef]
-    ) -> None:
-        item: dict[str, AttributeValueTypeDef] = {
-            **_record_key(account_id, user, key),
-            "user": _s(user),
-            "key_created": _s(_created(key.created)),
-            **attrs,
-        }
-        if key.key_id:
-            item["key_id"] = _s(key.key_id)
-        self._call(
-            "PutItem",
-            lambda: self._client.put_item(
-                TableName=self.table_name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
-            ),
-        )
-
     def _call(self, operation: str, call: Any) -> Any:
         return dynamo_call(operation, call)
 
@@ -632,16 +682,30 @@ def _record_key(account_id: str, user: str, key: AccessKey) -> dict[str, Attribu
     }
 
 
+def _outbox_record(account_id: str, item: MessageItem) -> dict[str, AttributeValueTypeDef]:
+    return {
+        PARTITION_KEY: _s(_outbox_pk(account_id)),
+        SORT_KEY: _s(f"MSG#{item.id}"),
+        "item": _s(json.dumps(item.as_json(), sort_keys=True)),
+        "recipient": _s(item.recipient),
+        "created_at": _s(_iso(item.created_at)),
+        "attempts": _n(0),
+    }
+
+
 def _encode_notice(notice: Notice) -> AttributeValueTypeDef:
-    return _m(
-        {
-            "warns_of": _s(notice.warns_of),
-            "stage": _s(notice.stage),
-            "sent_at": _s(_iso(notice.sent_at)),
-            "deadline": _s(_iso(notice.deadline)),
-            "dry_run": {"BOOL": notice.dry_run},
-        }
-    )
+    fields: dict[str, AttributeValueTypeDef] = {
+        "warns_of": _s(notice.warns_of),
+        "stage": _s(notice.stage),
+        "sent_at": _s(_iso(notice.sent_at)),
+        "deadline": _s(_iso(notice.deadline)),
+        "dry_run": {"BOOL": notice.dry_run},
+        # delivery is tracked: without `delivered_at` the notice has not reached its owner
+        "tracked": {"BOOL": True},
+    }
+    if notice.delivered_at is not None:
+        fields["delivered_at"] = _s(_iso(notice.delivered_at))
+    return _m(fields)
 
 
 def _notice_key(notice: Notice) -> str:
@@ -711,12 +775,16 @@ def _decode_notice(value: Mapping[str, Any]) -> Notice:
         raise StateDecodeError("a notice is not a map")
     fields = value["M"]
     dry = fields.get("dry_run", {"BOOL": False})
+    sent_at = _parse_dt(_required(fields, "sent_at"))
+    # notices stored before delivery was tracked were counted from when they were recorded
+    delivered_at = _dt(fields, "delivered_at") if "tracked" in fields else sent_at
     return Notice(
         warns_of=_required(fields, "warns_of"),
         stage=_required(fields, "stage"),
-        sent_at=_parse_dt(_required(fields, "sent_at")),
+        sent_at=sent_at,
         deadline=_parse_dt(_required(fields, "deadline")),
         dry_run=bool(dry.get("BOOL", False)),
+        delivered_at=delivered_at,
     )
 
 
@@ -740,6 +808,8 @@ def _decode_record(item: Mapping[str, Any]) -> KeyRecord:
         deactivated_at=dates["deactivated_at"],
         deactivation_reason=_str(item, "deactivation_reason"),
         first_seen_inactive=dates["first_seen_inactive"],
+        replacement_first_used=dates["replacement_first_used"],
+        reactivated_at=dates["reactivated_at"],
     )
 
 

@@ -124,6 +124,9 @@ class Action:
     severity: Severity = Severity.INFO
     dry_run: bool = False
     detail: str = ""
+    #: For a `warn` (and a `rotate`, whose message is the old key's first notice): no notice of this
+    #: episode has reached the owner yet, so the deadline it announces moves with its delivery.
+    opens_notice: bool = False
 
     @property
     def control(self) -> str:

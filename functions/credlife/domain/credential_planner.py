@@ -241,6 +241,7 @@ def _scheduled(
             warns_of=kind,
             stage=step.stage,
             detail=detail,
+            opens_notice=step.opens_notice,
         )
     ]
 
@@ -260,6 +261,7 @@ def _row(
     warns_of: ActionKind | None = None,
     stage: str | None = None,
     key_id: str | None = None,
+    opens_notice: bool = False,
 ) -> Action:
     return Action(
         user=user.name,
@@ -275,6 +277,7 @@ def _row(
         severity=severity,
         dry_run=policy.dry_run,
         detail=detail,
+        opens_notice=opens_notice,
     )
 
 
