@@ -73,15 +73,14 @@ class NotificationService:
         many were new."""
         queued = 0
         for outcome in outcomes:
-            if outcome.messages_stored:
-                continue
             name = outcome.action.user
             owner = resolve_owner(users.get(name) or User(name=name, arn=""), self.rules)
             facts = OutcomeFacts(
                 outcome.action, outcome.status, outcome.detail, outcome.new_key_id, outcome.secret_name
             )
             for item in compose(facts, owner, now=now, secret_name=self._secret(name)):
-                if not self.state.enqueue_message(summary.account_id, item):
+                # items stored with their notice (one transaction) are only audited here
+                if not outcome.messages_stored and not self.state.enqueue_message(summary.account_id, item):
                     continue
                 queued += 1
                 self._audit(
