@@ -34,7 +34,15 @@ from credlife.domain.messages import (
 )
 from credlife.domain.models import User
 from credlife.domain.owners import OwnerRules, resolve_owner
-from credlife.ports import AuditEntry, NotifierPort, Outcome, OutgoingMessage, RunSummary, StateStorePort
+from credlife.ports import (
+    AuditEntry,
+    NotifierPort,
+    Outcome,
+    OutgoingMessage,
+    RunSummary,
+    StateStorePort,
+    Undeliverable,
+)
 
 log = logging.getLogger("credlife.notifications")
 
@@ -220,4 +228,4 @@ def _counts(summary: RunSummary) -> dict[str, int]:
 
 
 def _safe(error: BaseException) -> str:
-    return str(error) if isinstance(error, AwsError) else type(error).__name__
+    return str(error) if isinstance(error, AwsError | Undeliverable) else type(error).__name__

@@ -133,6 +133,11 @@ class OutgoingMessage:
     json_body: str | None = None
 
 
+class Undeliverable(Exception):
+    """A channel that cannot put a message in front of a person (e.g. no e-mail sender configured): the
+    message stays pending, and a notice it carries never counts as received."""
+
+
 class ChannelPort(Protocol):
     """One way of delivering a message (SES email, SNS topic, a log, ...). Adding a channel is one class."""
 

@@ -252,19 +252,25 @@ def test_rotation_then_safe_deactivation_then_deletion_over_days(lambda_env: Acc
     assert keys == {old: "Active", new: "Active"}
     assert aws.secret(user)["AccessKeyId"] == new
 
-    # day 1: the workload has switched to the new key; the rotation message announced the deadline, so the
-    # old key, unused since the switch, is deactivated as safe
+    # day 1: the workload has switched to the new key, but the old key has been idle only two days: a weekly
+    # job could still need it, so nothing happens yet
     _, rows = day(1)
+    assert rows == []
+    assert aws.keys(user) == {old: "Active", new: "Active"}
+
+    # day 7: the old key (last used an hour before the day-0 run) has been idle `safe_idle_days` (7) and
+    # unused since the new key's first use: it is deactivated as safe, before the announced deadline
+    _, rows = day(7)
     assert rows == [("deactivate", "key_replaced_safe", "applied")]
     assert aws.keys(user) == {old: "Inactive", new: "Active"}
 
-    # day 8: its deletion (14 days after deactivation) is announced 7 days ahead
-    _, rows = day(8)
+    # day 14: its deletion (14 days after deactivation) is announced 7 days ahead
+    _, rows = day(14)
     assert rows == [("warn", "inactive_key_cleanup", "applied")]
     assert aws.keys(user) == {old: "Inactive", new: "Active"}
 
-    # day 15: deleted, after the notice; only the new key is left, still the one in the secret
-    _, rows = day(15)
+    # day 21: deleted, after the notice; only the new key is left, still the one in the secret
+    _, rows = day(21)
     assert rows == [("delete", "inactive_key_cleanup", "applied")]
     assert aws.keys(user) == {new: "Active"}
     assert aws.secret(user)["AccessKeyId"] == new

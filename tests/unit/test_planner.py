@@ -182,7 +182,8 @@ class TestRetiringTheReplacedKey:
             ActionKind.DEACTIVATE,
             True,
         )
-        assert warn.deadline is not None and warn.deadline >= NOW + days(7)
+        assert warn.deadline is not None
+        assert warn.deadline >= NOW + days(7)
         told = replace(record, notices=(*record.notices, notice("deactivate", "7d", 0, warn.deadline)))
         for day in range(1, 7):
             later = run(alice, records=(told,), now=NOW + days(day))
@@ -233,7 +234,8 @@ class TestRetiringTheReplacedKey:
             ActionKind.DEACTIVATE,
             old.created,
         )
-        assert warn.deadline is not None and warn.deadline >= NOW + days(7)
+        assert warn.deadline is not None
+        assert warn.deadline >= NOW + days(7)
 
     def test_a_fresh_key_without_a_rotation_notice_is_another_workload(self) -> None:
         # Given an aged key in daily use and a fresh key the owner created with no rotation notice

@@ -204,7 +204,7 @@ def build_notifications(
             counter=counter,
         )
         if sender
-        else LoggingChannel()
+        else LoggingChannel(reaches_people=False)
     )
     security: ChannelPort = (
         SnsTopicChannel(
