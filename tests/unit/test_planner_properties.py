@@ -235,12 +235,13 @@ def test_whole_lifecycles_respect_notice_and_quota(users: list[SimUser]) -> None
             if a.action is ActionKind.WARN:
                 assert a.deadline is not None
                 assert a.deadline >= now
+                assert a.warns_of is not None
                 records[ref] = replace(
                     record,
                     notices=(
                         *record.notices,
                         Notice(a.warns_of.value, a.stage or "", now, a.deadline, delivered_at=now),
-                    ),  # type: ignore[union-attr]
+                    ),
                 )
             elif a.action is ActionKind.ROTATE:
                 new = SimKey(now)
