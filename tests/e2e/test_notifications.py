@@ -358,8 +358,9 @@ def test_the_rotated_key_is_in_a_kms_encrypted_secret_only_its_user_and_the_auto
 @pytest.mark.parametrize(
     ("case", "deactivated_on", "reason"),
     [
-        # the old key was last used the day before the rotation: idle `safe_idle_days` (7) on day 6
-        ("new key used, old key idle", 6, "key_replaced_safe"),
+        # the old key was last used the day before the rotation: idle `safe_idle_days` (7) on day 6, and the
+        # owner has had the rotation message for `notice_days` (7) on day 7
+        ("new key used, old key idle", 7, "key_replaced_safe"),
         ("new key never used", 14, "key_replaced_overdue"),
         ("old key used after the new one", 14, "key_replaced_overdue"),
     ],

@@ -72,7 +72,8 @@ def schedule(
     deadline = max(natural_due, (first or now) + notice) if needs_notice else natural_due
     if (first is not None or not needs_notice) and now >= deadline:
         return Step(act=True, deadline=deadline, due=deadline)
-    if early_ok and first is not None and first < now:
+    if early_ok and first is not None and first + notice <= now:
+        # early (a proven-safe retirement) still only after the owner had the full notice period
         return Step(act=True, deadline=deadline, due=now, early=True)
     current = stage(deadline - now, warn_days)
     if current != NOTICE_STAGE:
