@@ -29,6 +29,7 @@ ACCOUNT = "123456789012"
 CREATED = datetime(2025, 3, 1, 12, 0, 1, tzinfo=UTC)
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRETzz"
 AUTOMATION = f"arn:aws:iam::{ACCOUNT}:role/credlife-scanner"
+VERSION = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 
 
 @pytest.fixture(autouse=True)
@@ -174,9 +175,10 @@ def test_no_secret_in_any_log_even_at_debug(vault: KeyVault, caplog: pytest.LogC
 
 
 def test_only_the_declared_actions_are_called(vault: KeyVault, counter: ApiCallCounter) -> None:
-    # Given a first and a second rotation for a user
+    # Given a first and a second rotation for a user, the second withdrawn again
     vault.store_new_key(user(), "AKIANEWKEY0000000002", SECRET, CREATED)
-    vault.store_new_key(user(), "AKIANEWKEY0000000003", SECRET, CREATED)
+    name = vault.store_new_key(user(), "AKIANEWKEY0000000003", SECRET, CREATED, version=VERSION)
+    vault.withdraw("alice", name, VERSION)
     # When the calls are counted
     called = set(counter.snapshot())
     # Then each is declared (TagResource is declared for CreateSecret's tags)
