@@ -416,10 +416,15 @@ def test_recovery_in_dry_run_changes_nothing(world: World) -> None:
     before = world.keys("alice")
     # When a dry run recovers
     recovery = world.executor.recover_rotations(ACCOUNT, now=NEXT_RUN, run_id="dry", dry_run=True)
-    # Then it says what it would do, changes nothing, and the user's key actions wait
-    (outcome,) = recovery.outcomes
-    assert (outcome.status, outcome.action.dry_run) == ("dry_run", True)
-    assert "would undo" in outcome.detail
+    # Then it says what it would do (audited as a dry run), changes nothing, tells no owner (no outcome),
+    # and the user's key actions wait
+    assert recovery.outcomes == ()
+    assert recovery.held["alice"].startswith("dry run: would undo the interrupted rotation")
     assert world.keys("alice") == before
-    assert "alice" in recovery.held
     assert len(world.state.open_journals(ACCOUNT)) == 1
+    result = world.state.audit_log(ACCOUNT)[-1]
+    assert (result.action["action"], result.action["dry_run"], result.outcome) == (
+        "recover_rotation",
+        True,
+        "dry_run",
+    )

@@ -254,7 +254,7 @@ class Executor:
                 continue
             found = self._rotator.recover(account_id, entry, now=now, dry_run=dry_run)
             outcome = found.outcome
-            status = outcome.status if outcome is not None else FAILED
+            status = outcome.status if outcome is not None else (DRY_RUN if dry_run else FAILED)
             detail = _audit_detail(outcome) if outcome is not None else found.why
             log.log(
                 logging.ERROR if status == FAILED else logging.INFO,

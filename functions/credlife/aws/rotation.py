@@ -63,7 +63,6 @@ REQUIRED_ACTIONS: Final = (
 
 APPLIED: Final = "applied"
 FAILED: Final = "failed"
-DRY_RUN: Final = "dry_run"
 
 #: An entry younger than this may belong to a run still under way (a Lambda runs 15 minutes at most):
 #: recovery leaves it alone (its user's actions wait).
@@ -78,8 +77,9 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class Recovered:
-    """What recovery did with one open entry: `outcome` None when nothing was done (`why`); the entry
-    stays open then, and in a dry run (whose outcome says what would be done)."""
+    """What recovery did with one open entry: `outcome` None when nothing was done (`why`: in a dry run,
+    what would be done); the entry stays open then. A dry run's "would" is no outcome: an outcome tells
+    the owner about a rotation, and a dry run rotates nothing."""
 
     entry: RotationJournal
     outcome: Outcome | None
@@ -87,7 +87,7 @@ class Recovered:
 
     @property
     def still_open(self) -> bool:
-        return self.outcome is None or self.outcome.status == DRY_RUN
+        return self.outcome is None
 
 
 class Rotator:
@@ -291,7 +291,7 @@ class Rotator:
         handed_over = self._vault.is_current(entry.secret_name, entry.secret_version)
         if exists and handed_over:
             if dry_run:
-                return Recovered(entry, _dry(entry, "would finish the interrupted rotation"))
+                return Recovered(entry, None, "dry run: would finish the interrupted rotation")
             old = AccessKey(created=entry.old_key_created, status=KeyStatus.ACTIVE, key_id=entry.old_key_id)
             problem = self._complete(account_id, entry, now, key=old, notice_at=now)
             if problem:
@@ -334,7 +334,7 @@ class Rotator:
         ]
         if not candidates:
             if dry_run:
-                return Recovered(entry, None, "would close: no key was created")
+                return Recovered(entry, None, "dry run: would close the entry (no key was created)")
             self._close(account_id, entry, JOURNAL_UNDONE, now, "stopped before a key was created")
             return Recovered(entry, _failed(entry, "interrupted rotation: no new key was created; undone"))
         unused = [k for k in candidates if self._never_used(entry.user, k)]
@@ -358,7 +358,7 @@ class Rotator:
     ) -> Recovered:
         new_id = _id(entry)
         if dry_run:
-            return Recovered(entry, _dry(entry, f"would undo the interrupted rotation ({why})"))
+            return Recovered(entry, None, f"dry run: would undo the interrupted rotation ({why})")
         done, problem = self._undo(entry)
         if not done:
             return Recovered(
@@ -426,10 +426,6 @@ def _created(entry: RotationJournal) -> datetime:
 
 def _failed(entry: RotationJournal, detail: str) -> Outcome:
     return Outcome(entry.action, FAILED, detail, new_key_id=None)
-
-
-def _dry(entry: RotationJournal, detail: str) -> Outcome:
-    return Outcome(replace(entry.action, dry_run=True), DRY_RUN, detail)
 
 
 def _fields(entry: RotationJournal) -> dict[str, object]:
