@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 
+from credlife.aws import rotation
 from credlife.aws.state_store import DynamoStateStore, create_state_table
 from credlife.handlers import scheduled
 from tests.e2e.conftest import (
@@ -104,6 +105,7 @@ def env(aws: Account, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.setenv(
         "CREDLIFE_CONFIG", json.dumps({"notifications": {"path_owners": {"/service/": OWNER}}})
     )
+    monkeypatch.setattr(rotation, "DELETE_RETRY_DELAYS", (0.0, 0.0))  # retried at once: no pause needed
     scheduled.use_runtime(None)
     try:
         yield Env(aws, topic_arn)
@@ -183,6 +185,37 @@ def test_a_failed_store_with_a_throttled_clean_up_converges_at_the_next_run(env:
     keys = env.aws.keys(user)
     assert left not in keys
     assert len(keys) == 2
+    env.assert_converged(user, original)
+
+
+def test_a_key_that_could_not_be_handed_over_is_never_planned_around(env: Env) -> None:
+    # Given a rotation whose secret could not be stored and whose new key could not be deleted, on two
+    # days running (injected: moto neither fails nor throttles)
+    user = "svc.held"
+    original = aged_user(env.aws, user)
+    real = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def faulty(self: BaseClient, name: str, params: dict[str, Any]) -> Any:
+        if name == "CreateSecret":
+            raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "injected"}}, name)
+        if name == "DeleteAccessKey":
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, name)
+        return real(self, name, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", faulty):
+        env.run(NOW)
+        (left,) = set(env.aws.keys(user)) - {original}
+        # When the next day's run still cannot delete it
+        response = env.run(NOW + timedelta(days=1))
+    # Then that user's key actions wait, said in the run's failures: the key nobody holds is not taken for
+    # the owner's replacement (no retirement of the original is announced) and the owner is told nothing
+    assert response["outcomes"] == {}, response
+    assert any(f.startswith(f"{user}: access-key actions wait") and left in f for f in response["failures"])
+    assert env.aws.keys(user) == {original: "Active", left: "Active"}
+    assert env.emails() == ""
+    # And once IAM answers, the next run converges
+    env.run(NOW + timedelta(days=2))
+    assert left not in env.aws.keys(user)
     env.assert_converged(user, original)
 
 

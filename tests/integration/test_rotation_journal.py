@@ -314,6 +314,45 @@ def test_a_failed_store_with_a_throttled_clean_up_is_finished_by_the_next_run(
     world.assert_converged("alice")
 
 
+def test_secrets_manager_down_still_gets_the_new_key_deleted_at_once(world: World) -> None:
+    # Given Secrets Manager failing every call (injected), before any value could be stored
+    alice = world.make_user("alice")
+    (old,) = alice.access_keys
+    down = client_error("InternalServiceError", "x")
+    with (
+        mock.patch.object(world.sm, "create_secret", side_effect=down),
+        mock.patch.object(world.sm, "describe_secret", side_effect=down),
+    ):
+        # When the key is rotated
+        outcome = world.rotate(alice, old)
+    # Then the new key is deleted at once (no value was sent: nothing to withdraw first), nothing is open
+    assert outcome.status == "failed"
+    assert "was deleted again" in outcome.detail
+    assert world.keys("alice") == {old.key_id: "Active"}
+    world.assert_converged("alice")
+
+
+def test_a_value_that_may_have_been_stored_keeps_the_key_until_the_secret_is_checked(world: World) -> None:
+    # Given PutSecretValue failing and Secrets Manager unable to say which version is current (injected)
+    alice = world.make_user("alice")
+    (old,) = alice.access_keys
+    down = client_error("InternalServiceError", "x")
+    with (
+        mock.patch.object(world.sm, "put_secret_value", side_effect=down),
+        mock.patch.object(world.sm, "describe_secret", side_effect=down),
+    ):
+        outcome = world.rotate(alice, old)
+    # Then the key is kept (deleting it might leave a secret naming a deleted key) and the entry open
+    (kept,) = set(world.keys("alice")) - {old.key_id}
+    assert f"{kept} could NOT be deleted again" in outcome.detail
+    assert "the secret could not be rolled back" in outcome.detail
+    # And the next run, with Secrets Manager answering, deletes it
+    recovery = world.recover()
+    assert [o.status for o in recovery.outcomes] == ["failed"]
+    assert world.keys("alice") == {old.key_id: "Active"}
+    world.assert_converged("alice")
+
+
 # -- the secret's value and policy ----------------------------------------------------------------------
 
 

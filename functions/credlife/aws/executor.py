@@ -101,7 +101,7 @@ class Executor:
         state: StateStorePort,
         counter: ApiCallCounter | None = None,
         credentials: CredentialActions | None = None,
-        retry_delays: Sequence[float] = rotation.DELETE_RETRY_DELAYS,
+        retry_delays: Sequence[float] | None = None,
     ) -> None:
         self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
         if counter is not None:

@@ -99,13 +99,13 @@ class Rotator:
         *,
         vault: KeyVault,
         state: StateStorePort,
-        retry_delays: Sequence[float] = DELETE_RETRY_DELAYS,
+        retry_delays: Sequence[float] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._iam = iam
         self._vault = vault
         self._state = state
-        self._retry_delays = tuple(retry_delays)
+        self._retry_delays = tuple(DELETE_RETRY_DELAYS if retry_delays is None else retry_delays)
         self._sleep = sleep
 
     # -- a rotation ----------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ class Rotator:
         except Exception as error:
             del secret
             reason = f"the rotation journal could not record the new key ({_safe(error)})"
-            return self._undo_now(account_id, entry, now, reason), None
+            return self._undo_now(account_id, entry, now, reason, value_sent=False), None
         try:
             secret_name = self._vault.store_new_key(
                 user, _id(entry), secret, _created(entry), version=entry.secret_version
@@ -169,7 +169,9 @@ class Rotator:
         except Exception as error:
             del secret
             reason = f"could not store the new key in Secrets Manager ({_safe(error)})"
-            return self._undo_now(account_id, entry, now, reason), None
+            # Only a failed PutSecretValue (or an unknown error) may have stored the value after all.
+            value_sent = not isinstance(error, AwsError) or error.operation.endswith("PutSecretValue")
+            return self._undo_now(account_id, entry, now, reason, value_sent=value_sent), None
         del secret
         entry = replace(entry, step=JOURNAL_STORED)
         try:
@@ -213,13 +215,16 @@ class Rotator:
         self._close(account_id, entry, JOURNAL_COMPLETED, now, "handed over")
         return ""
 
-    def _undo_now(self, account_id: str, entry: RotationJournal, now: datetime, reason: str) -> Outcome:
-        """The hand-over failed: stop the secret handing out the new key, delete the key (with retries)."""
+    def _undo_now(
+        self, account_id: str, entry: RotationJournal, now: datetime, reason: str, *, value_sent: bool
+    ) -> Outcome:
+        """The hand-over failed: stop the secret handing out the new key (when its value may have been
+        stored), then delete the key (with retries)."""
         try:
             self._state.journal_update(account_id, replace(entry, step=JOURNAL_UNDOING))
         except Exception as error:  # the entry says `created`: recovery reaches the same verdict
             log.warning("rotation journal not updated", extra=_fields(entry) | {"error": _safe(error)})
-        done, problem = self._undo(entry)
+        done, problem = self._undo(entry) if value_sent else self._delete_with_retries(entry.user, _id(entry))
         new_id = _id(entry)
         if not done:
             log.critical(
@@ -335,8 +340,8 @@ class Rotator:
         if not candidates:
             if dry_run:
                 return Recovered(entry, None, "dry run: would close the entry (no key was created)")
-            self._close(account_id, entry, JOURNAL_UNDONE, now, "stopped before a key was created")
-            return Recovered(entry, _failed(entry, "interrupted rotation: no new key was created; undone"))
+            self._close(account_id, entry, JOURNAL_UNDONE, now, "no key of it is left")
+            return Recovered(entry, _failed(entry, "interrupted rotation: no key of it is left; closed"))
         unused = [k for k in candidates if self._never_used(entry.user, k)]
         if len(candidates) > 1 or len(unused) != 1:
             why = (
