@@ -240,6 +240,45 @@ def test_a_stop_right_after_create_access_key_is_undone_by_the_next_run(world: W
     assert record is None or record.rotated_at is None
 
 
+def test_a_refused_create_access_key_closes_the_entry(world: World) -> None:
+    # Given IAM refusing to create a key (quota; injected to keep the test to one key)
+    alice = world.make_user("alice")
+    (old,) = alice.access_keys
+    with mock.patch.object(
+        world.iam, "create_access_key", side_effect=client_error("LimitExceeded", "CreateAccessKey")
+    ):
+        outcome = world.rotate(alice, old)
+    # Then the rotation failed, and nothing is left to recover
+    assert outcome.status == "failed"
+    assert "LimitExceeded" in outcome.detail
+    assert world.state.open_journals(ACCOUNT) == []
+
+
+def test_a_create_access_key_that_timed_out_after_creating_is_undone_by_the_next_run(world: World) -> None:
+    # Given IAM creating the key but the answer lost (a server error after the fact; injected)
+    alice = world.make_user("alice")
+    (old,) = alice.access_keys
+    real = world.iam.create_access_key
+
+    def created_then_failed(**params: Any) -> Any:
+        real(**params)
+        raise client_error("ServiceFailure", "CreateAccessKey")
+
+    with mock.patch.object(world.iam, "create_access_key", side_effect=created_then_failed):
+        outcome = world.rotate(alice, old)
+    # Then the outcome says the next run deletes such a key, and the entry stays open
+    (orphan,) = set(world.keys("alice")) - {old.key_id}
+    assert outcome.status == "failed"
+    assert "the next run deletes it" in outcome.detail
+    assert len(world.state.open_journals(ACCOUNT)) == 1
+    # And the next run does
+    recovery = world.recover()
+    assert [o.status for o in recovery.outcomes] == ["failed"]
+    assert world.keys("alice") == {old.key_id: "Active"}
+    assert orphan in recovery.outcomes[0].detail
+    world.assert_converged("alice")
+
+
 def test_a_key_the_owner_made_after_the_stop_is_never_deleted(world: World) -> None:
     # Given a rotation stopped before its key was recorded, the orphan deleted by hand, and the owner's own
     # new key made since (the same minute, and already in use)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from credlife.aws.errors import AwsError, NotFound, Throttled, translate
+from credlife.aws.errors import AccessDenied, AwsError, NotFound, QuotaExceeded, Throttled, translate
 from credlife.aws.secrets import KeyVault, suppress_wire_logs
 from credlife.domain.actions import Action
 from credlife.domain.models import AccessKey, KeyStatus, Notice, User
@@ -145,8 +145,17 @@ class Rotator:
                     "CreateAccessKey", lambda: self._iam.create_access_key(UserName=user.name)
                 )
         except Exception as error:
-            self._close(account_id, entry, JOURNAL_UNDONE, now, "CreateAccessKey failed: nothing was created")
-            return Outcome(action, FAILED, f"could not create the new key ({_safe(error)})"), None
+            detail = f"could not create the new key ({_safe(error)})"
+            if isinstance(error, QuotaExceeded | AccessDenied | Throttled | NotFound):
+                self._close(
+                    account_id, entry, JOURNAL_UNDONE, now, "CreateAccessKey refused: nothing was created"
+                )
+                return Outcome(action, FAILED, detail), None
+            # A timeout or a server error may come after IAM created the key: the entry stays open, and the
+            # next run deletes such a key (one not there before, made within this run, never used).
+            return Outcome(
+                action, FAILED, f"{detail}; if IAM created it after all, the next run deletes it"
+            ), None
         new = response["AccessKey"]
         secret = new["SecretAccessKey"]
         entry = replace(
