@@ -35,6 +35,7 @@ from tests.e2e.conftest import (
     LambdaContext,
     Logs,
     event_time,
+    failing,
     scheduled_event,
     secret_name,
 )
@@ -133,6 +134,7 @@ def stop_after(operation: str) -> Any:
     return mock.patch.object(BaseClient, "_make_api_call", call)
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")  # the stopped run flushes none
 def test_a_stop_right_after_create_access_key_converges_at_the_next_run(env: Env) -> None:
     # Given a workload key due for rotation, and the function stopping right after CreateAccessKey
     user = "svc.stopped"
@@ -254,3 +256,16 @@ def test_an_error_echoing_the_new_secret_reaches_no_output(env: Env, logs: Logs)
     assert secret not in env.emails()
     assert secret not in logs.text()
     assert "validation error detected" not in logs.text() + items + env.summaries()
+
+
+def test_an_unreadable_journal_holds_every_access_key_action(env: Env) -> None:
+    # Given a key due for rotation, and the state table refusing to read the rotation journal (injected)
+    user = "svc.blind"
+    original = aged_user(env.aws, user)
+    with failing("Query", "InternalServerError", when=lambda params: "JOURNAL#" in json.dumps(params)):
+        # When the handler runs
+        response = env.run(NOW)
+    # Then no access-key action runs (an open rotation might be there, unseen), and the run says why
+    assert response["outcomes"] == {}, response
+    assert any("the rotation journal could not be read" in f for f in response["failures"])
+    assert env.aws.keys(user) == {original: "Active"}
