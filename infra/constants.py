@@ -113,6 +113,8 @@ SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
         "iam", ("GenerateCredentialReport", "GetCredentialReport", "GetAccountAuthorizationDetails"), "*"
     ),
     ActionGroup("iam", ("ListAccessKeys", "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"), "users"),
+    # Recovering an interrupted rotation: a key ever used is not the one the stopped run created.
+    ActionGroup("iam", ("GetAccessKeyLastUsed",), "users"),
     # Issue 4: console passwords, MFA enforcement checks, the account password policy, server certificates.
     ActionGroup(
         "iam",
@@ -142,6 +144,8 @@ SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
     ActionGroup(
         "secretsmanager", ("CreateSecret", "PutSecretValue", "PutResourcePolicy", "TagResource"), "secrets"
     ),
+    # The rotation journal: which version a secret hands out (labels only), and withdrawing one.
+    ActionGroup("secretsmanager", ("DescribeSecret", "UpdateSecretVersionStage"), "secrets"),
     # Not called by our code: Secrets Manager and DynamoDB use the project key on the caller's behalf.
     ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
     # Notices: owner email through SES v2 from the sender identity, run summaries to the security topic.

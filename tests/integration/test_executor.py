@@ -144,6 +144,12 @@ def client_error(code: str, operation: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
 
 
+def secret_versions(world: World, name: str) -> dict[str, list[str]]:
+    """Version id → labels (moto stamps listed versions with the time of the listing: left out)."""
+    listed = world.sm.list_secret_version_ids(SecretId=name)["Versions"]
+    return {v["VersionId"]: sorted(v.get("VersionStages", [])) for v in listed}
+
+
 def statuses(outcomes: list[Outcome]) -> list[tuple[str, str]]:
     return [(o.action.action.value, o.status) for o in outcomes]
 
@@ -220,21 +226,24 @@ def test_no_secret_access_key_leaks_anywhere(world: World, caplog: pytest.LogCap
 def test_a_secrets_manager_failure_leaves_no_orphan_key(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given a user with one key, and Secrets Manager failing (the injected fault records what it was sent)
+    # Given a user with one key, and Secrets Manager refusing the value with an error whose text echoes it
+    # (a validation error quoting its parameter; injected: moto never echoes a value)
     alice = world.make_user("alice", KeyStatus.ACTIVE)
     (old,) = alice.access_keys
     sent: dict[str, Any] = {}
 
-    def failing_create_secret(**params: Any) -> None:
+    def failing_put_secret_value(**params: Any) -> None:
         sent.update(params)
-        raise client_error("InternalServiceError", "CreateSecret")
+        message = f"Value at 'secretString' failed to satisfy constraint: {params['SecretString']}"
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "PutSecretValue")
 
     # When the key is rotated
-    with mock.patch.object(world.sm, "create_secret", side_effect=failing_create_secret):
+    with mock.patch.object(world.sm, "put_secret_value", side_effect=failing_put_secret_value):
         (outcome,) = world.apply(alice, act(ActionKind.ROTATE, alice, old))
     # Then the outcome is failed, says why, and the user is left with only the original key
     assert outcome.status == "failed"
     assert "Secrets Manager" in outcome.detail
+    assert "ValidationException" in outcome.detail
     assert "deleted again" in outcome.detail
     assert outcome.new_key_id is None
     assert world.iam_keys("alice") == {old.key_id: "Active"}
@@ -306,13 +315,13 @@ def test_deleting_first_makes_room_and_a_second_apply_changes_nothing(world: Wor
     assert set(after_first) == {active.key_id, first[1].new_key_id}
     secret_name = first[1].secret_name
     assert secret_name is not None
-    versions = world.sm.list_secret_version_ids(SecretId=secret_name)["Versions"]
+    versions = secret_versions(world, secret_name)
     # When the same actions are applied again to the user as IAM now has them
     second = world.apply(world.user("carol"), *actions)
     # Then every action is a noop and IAM and the secret are unchanged
     assert statuses(second) == [("delete", "noop"), ("rotate", "noop"), ("warn", "noop")]
     assert world.iam_keys("carol") == after_first
-    assert world.sm.list_secret_version_ids(SecretId=secret_name)["Versions"] == versions
+    assert secret_versions(world, secret_name) == versions
 
 
 def test_dry_run_changes_nothing_in_iam_and_is_audited(world: World) -> None:

@@ -2,9 +2,10 @@
 
 Every action gets an audit entry before (`intent`) and after (`result`); one failing action never stops
 the others. Deletions run first (they make room under IAM's two-keys-per-user quota), then rotations,
-deactivations, and the actions that only inform. A rotation hands the new secret access key straight to
-the key vault: it is never logged, audited, returned or put in an error; if the vault cannot store it, the
-new key is deleted again so no key exists that nobody can read.
+deactivations, and the actions that only inform. A rotation (`credlife.aws.rotation`) is journalled and
+hands the new secret access key straight to the key vault: it is never logged, audited, returned or put
+in an error; if the vault cannot store it, the new key is deleted again, and what a stopped run left
+half-done is finished or undone by the next (`recover_rotations`).
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from credlife.aws import credential_executor
+from credlife.aws import credential_executor, rotation
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.credential_executor import CredentialActions
 from credlife.aws.errors import AwsError, NotFound, translate
-from credlife.aws.secrets import KeyVault, suppress_wire_logs
+from credlife.aws.rotation import Rotator
+from credlife.aws.secrets import KeyVault
 from credlife.domain.actions import Action, ActionKind
 from credlife.domain.messages import MessageItem
 from credlife.domain.models import AccessKey, CredentialType, KeyRecord, KeyStatus, Notice, User, key_ref
-from credlife.ports import AuditEntry, NoticeMessagesPort, Outcome, StateStorePort
+from credlife.ports import AuditEntry, NoticeMessagesPort, Outcome, Recovery, StateStorePort
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
@@ -43,6 +45,7 @@ KEY_ACTIONS: Final = (
 )
 REQUIRED_ACTIONS: Final = (
     *KEY_ACTIONS,
+    *rotation.REQUIRED_ACTIONS,  # the journalled rotation and its recovery
     *credential_executor.REQUIRED_ACTIONS,  # console passwords, MFA checks, the password policy
 )
 
@@ -100,6 +103,7 @@ class Executor:
         counter: ApiCallCounter | None = None,
         credentials: CredentialActions | None = None,
         messages: NoticeMessagesPort | None = None,
+        retry_delays: Sequence[float] | None = None,
     ) -> None:
         self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
         #: Composes the items that tell the owner about a notice, stored with it (None: notices only).
@@ -109,6 +113,9 @@ class Executor:
         self._credentials = credentials
         self._vault = vault
         self._state = state
+        self._rotator = Rotator(
+            self._iam, vault=vault, state=state, retry_delays=retry_delays, messages=messages
+        )
         # Key records of the current run, loaded at the first rotation that needs them (one Query per run).
         self._records: tuple[tuple[str, str], dict[str, KeyRecord]] | None = None
 
@@ -219,74 +226,66 @@ class Executor:
         record = self._record(run, key, action)
         if record and record.rotated_at and record.replacement_key_id in {k.key_id for k in run.keys}:
             return Outcome(action, NOOP, f"already rotated: replacement {record.replacement_key_id} exists")
-
-        with suppress_wire_logs():  # the response carries the secret access key
-            response = self._call(
-                "CreateAccessKey", lambda: self._iam.create_access_key(UserName=run.user.name)
-            )
-        new = response["AccessKey"]
-        new_id = new["AccessKeyId"]
-        new_created = _aware(new["CreateDate"])
-        try:
-            secret_name = self._vault.store_new_key(run.user, new_id, new["SecretAccessKey"], new_created)
-        except Exception as error:
-            reason = _safe(error)
-            del response, new
-            return self._roll_back(run, action, new_id, reason)
-        del response, new
-        replacement = AccessKey(created=new_created, status=KeyStatus.ACTIVE, key_id=new_id)
-        run.keys.append(replacement)
-        detail = f"new key {new_id} stored in secret {secret_name}"
-        try:
-            self._state.record_rotation(
-                run.account_id,
-                run.user.name,
-                _identity(key, action),
-                rotated_at=run.now,
-                replacement=replacement,
-            )
+        outcome, replacement = self._rotator.rotate(
+            run.account_id,
+            run.user,
+            _identity(key, action),
+            action,
+            now=run.now,
+            run_id=run.run_id,
+            keys_before=[k.key_id for k in run.keys if k.key_id],
+        )
+        if replacement is not None:
+            run.keys.append(replacement)
             self._remember_rotation(run, key, action, replacement)
-            if action.warns_of is not None and action.stage is not None and action.deadline is not None:
-                # the owner's rotation message announces the old key's deactivation deadline: stored with
-                # that notice, so the deadline counts from the message's delivery
-                done = Outcome(action, APPLIED, detail, new_key_id=new_id, secret_name=secret_name)
-                stored = self._state.record_notice(
-                    run.account_id,
-                    run.user.name,
-                    _identity(key, action),
-                    Notice(action.warns_of.value, action.stage, run.now, action.deadline),
-                    self._items(run, done),
-                )
-                if stored and self._messages is not None:
-                    return replace(done, messages_stored=True)
-        except AwsError as error:
-            log.error(
-                "rotation not recorded",
-                extra=_fields(run, action) | {"new_key_id": new_id, "error": str(error)},
-            )
-            detail += f"; the rotation could not be recorded ({error})"
-        return Outcome(action, APPLIED, detail, new_key_id=new_id, secret_name=secret_name)
+        return outcome
 
     def _items(self, run: _Run, outcome: Outcome) -> list[MessageItem]:
         return [] if self._messages is None else self._messages.items_for(run.user, outcome, run.now)
 
-    def _roll_back(self, run: _Run, action: Action, new_id: str, reason: str) -> Outcome:
-        """The vault failed: delete the key nobody can read, so the user is left as before."""
-        detail = f"could not store the new key in Secrets Manager ({reason})"
-        try:
-            self._call(
-                "DeleteAccessKey",
-                lambda: self._iam.delete_access_key(UserName=run.user.name, AccessKeyId=new_id),
+    def recover_rotations(self, account_id: str, *, now: datetime, run_id: str, dry_run: bool) -> Recovery:
+        """Finish or undo the rotations earlier runs left half-done (see `credlife.aws.rotation`); each
+        entry acted on is audited before and after."""
+        outcomes: list[Outcome] = []
+        held: dict[str, str] = {}
+        for entry in self._rotator.open_entries(account_id):
+            if self._rotator.in_flight(entry, now):
+                held[entry.user] = "a rotation is under way"
+                continue
+            row = {
+                **entry.action.as_row(),
+                "action": "recover_rotation",
+                "journal_step": entry.step,
+                "journal_run_id": entry.run_id,
+                "new_key_id": entry.new_key_id,
+                "dry_run": dry_run,
+            }
+            try:
+                self._state.write_audit(account_id, AuditEntry(now, "intent", run_id, row))
+            except Exception as error:  # nothing without its intent on record: the entry waits
+                held[entry.user] = f"the audit intent could not be written ({_safe(error)})"
+                continue
+            found = self._rotator.recover(account_id, entry, now=now, dry_run=dry_run)
+            outcome = found.outcome
+            status = outcome.status if outcome is not None else (DRY_RUN if dry_run else FAILED)
+            detail = _audit_detail(outcome) if outcome is not None else found.why
+            log.log(
+                logging.ERROR if status == FAILED else logging.INFO,
+                "interrupted rotation: %s",
+                status,
+                extra={"account_id": account_id, "run_id": run_id, "user": entry.user, "detail": detail},
             )
-        except AwsError as error:
-            log.critical(
-                "new access key left behind: delete it by hand",
-                extra=_fields(run, action) | {"new_key_id": new_id, "error": str(error)},
-            )
-            return Outcome(
-                action, FAILED, f"{detail}; the new key {new_id} could NOT be deleted again ({error})"
-            )
-        return Outcome(action, FAILED, f"{detail}; the new key {new_id} was deleted again")
+            try:
+                self._state.write_audit(
+                    account_id, AuditEntry(now, "result", run_id, row, outcome=status, detail=detail)
+                )
+            except Exception as error:
+                log.error("audit result not written", extra={"user": entry.user, "error": _safe(error)})
+            if outcome is not None:
+                outcomes.append(outcome)
+            if found.still_open:
+                held[entry.user] = found.why or detail
+        return Recovery(tuple(outcomes), held)
 
     def _deactivate(self, run: _Run, action: Action) -> Outcome:
         key = run.find(action)

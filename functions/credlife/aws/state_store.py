@@ -8,6 +8,7 @@ Layout (partition key `pk`, sort key `sk`, both strings; TTL attribute `expires_
 | credential record | `ACCOUNT#<account_id>` | `CRED#<credential type>#<user>#<credential id>` |
 | audit entry | `AUDIT#<account_id>` | `<at, ISO-8601 UTC, microseconds>#<run_id>#<seq>-<random>` |
 | outbox item | `OUTBOX#<account_id>` | `MSG#<message item id>` |
+| rotation journal entry | `ACCOUNT#<account_id>` | `JOURNAL#<user>#<started, ISO-8601 UTC>#<run_id>` |
 
 IAM user names never contain `#`, so the sort keys cannot be confused. Datetimes are stored as ISO-8601 UTC
 strings and decoded back into aware datetimes. Notices live in one map attribute `notices`, keyed
@@ -38,9 +39,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.errors import AwsError, translate
+from credlife.domain.actions import Action, ActionKind, Reason, Severity
 from credlife.domain.messages import MessageItem
-from credlife.domain.models import AccessKey, CredentialRecord, KeyRecord, Notice, cred_ref, key_ref
-from credlife.ports import AuditEntry
+from credlife.domain.models import (
+    AccessKey,
+    CredentialRecord,
+    CredentialType,
+    KeyRecord,
+    Notice,
+    cred_ref,
+    key_ref,
+)
+from credlife.ports import AuditEntry, RotationJournal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -72,6 +82,8 @@ TABLE_ATTRIBUTES: Final[tuple[AttributeDefinitionTypeDef, ...]] = (
 AUDIT_RETENTION_DAYS: Final = 400
 #: Delivered outbox items are kept this long (their ids keep a repeated run from sending them again).
 OUTBOX_RETENTION_DAYS: Final = 30
+#: Finished rotation journal entries are kept this long (the audit trail keeps the history).
+JOURNAL_RETENTION_DAYS: Final = 30
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _NOTICES = "notices"
@@ -467,6 +479,74 @@ class DynamoStateStore:
             ),
         )
 
+    # -- the rotation journal: `JOURNAL#<user>#<started>#<run_id>` items -------------------------------
+
+    def journal_intent(self, account_id: str, entry: RotationJournal) -> None:
+        """Store a new entry (once: a repeated write of the same entry is an error, not a second one)."""
+        item: dict[str, AttributeValueTypeDef] = {**_journal_key(account_id, entry), **_encode_journal(entry)}
+        self._call(
+            "PutItem",
+            lambda: self._client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+            ),
+        )
+
+    def journal_update(self, account_id: str, entry: RotationJournal) -> None:
+        """Write the entry's step and what it learnt; a finished entry expires after
+        `JOURNAL_RETENTION_DAYS`. Raises `ConditionFailed` when the entry does not exist."""
+        attrs = _encode_journal(entry)
+        mutable = ("step", "new_key_id", "new_key_created", "finished_at", "resolution")
+        names = {"#pk": PARTITION_KEY}
+        values: dict[str, AttributeValueTypeDef] = {}
+        sets = []
+        for index, name in enumerate(mutable):
+            if name in attrs:
+                names[f"#a{index}"] = name
+                values[f":a{index}"] = attrs[name]
+                sets.append(f"#a{index} = :a{index}")
+        if entry.finished_at is not None:
+            names["#ttl"] = TTL_ATTRIBUTE
+            values[":ttl"] = _n(int((entry.finished_at + timedelta(days=JOURNAL_RETENTION_DAYS)).timestamp()))
+            sets.append("#ttl = :ttl")
+        key = _journal_key(account_id, entry)
+        self._call(
+            "UpdateItem",
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            ),
+        )
+
+    def open_journals(self, account_id: str) -> list[RotationJournal]:
+        """Every entry not finished yet, oldest first. An undecodable entry is logged and skipped (and
+        reported: its user's rotation may be half-done)."""
+        entries: list[RotationJournal] = []
+        for item in self._query(
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            FilterExpression="attribute_not_exists(#fin)",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY, "#fin": "finished_at"},
+            ExpressionAttributeValues={":pk": _s(_account_pk(account_id)), ":prefix": _s("JOURNAL#")},
+        ):
+            try:
+                entries.append(_decode_journal(item))
+            except (StateDecodeError, KeyError, ValueError, TypeError) as error:
+                log.error(
+                    "skipping an undecodable rotation journal entry",
+                    extra={
+                        "account_id": account_id,
+                        "sk": item.get(SORT_KEY, {}).get("S"),
+                        "error": str(error),
+                    },
+                )
+        return sorted(entries, key=lambda e: (e.started_at, e.user))
+
     # -- audit ---------------------------------------------------------------------------------------
 
     def write_audit(self, account_id: str, entry: AuditEntry) -> None:
@@ -691,6 +771,92 @@ def _outbox_record(account_id: str, item: MessageItem) -> dict[str, AttributeVal
         "created_at": _s(_iso(item.created_at)),
         "attempts": _n(0),
     }
+
+
+def _journal_key(account_id: str, entry: RotationJournal) -> dict[str, AttributeValueTypeDef]:
+    if "#" in entry.user:
+        raise ValueError("an IAM user name cannot contain '#'")
+    started = _iso(entry.started_at, timespec="microseconds")
+    return {
+        PARTITION_KEY: _s(_account_pk(account_id)),
+        SORT_KEY: _s(f"JOURNAL#{entry.user}#{started}#{entry.run_id}"),
+    }
+
+
+def _encode_journal(entry: RotationJournal) -> dict[str, AttributeValueTypeDef]:
+    item: dict[str, AttributeValueTypeDef] = {
+        "user": _s(entry.user),
+        "old_key_created": _s(_created(entry.old_key_created)),
+        "started_at": _s(_iso(entry.started_at)),
+        "run_id": _s(entry.run_id),
+        "action": _s(json.dumps(entry.action.as_row(), sort_keys=True)),
+        "secret_name": _s(entry.secret_name),
+        "secret_version": _s(entry.secret_version),
+        "keys_before": _s(json.dumps(list(entry.keys_before))),
+        "step": _s(entry.step),
+        "resolution": _s(entry.resolution),
+    }
+    if entry.old_key_id:
+        item["old_key_id"] = _s(entry.old_key_id)
+    if entry.new_key_id:
+        item["new_key_id"] = _s(entry.new_key_id)
+    if entry.new_key_created is not None:
+        item["new_key_created"] = _s(_created(entry.new_key_created))
+    if entry.finished_at is not None:
+        item["finished_at"] = _s(_iso(entry.finished_at))
+    return item
+
+
+def _decode_journal(item: Mapping[str, Any]) -> RotationJournal:
+    keys_before = json.loads(_required(item, "keys_before"))
+    if not isinstance(keys_before, list) or not all(isinstance(k, str) for k in keys_before):
+        raise StateDecodeError("journal attribute 'keys_before' is not a list of key ids")
+    return RotationJournal(
+        user=_required(item, "user"),
+        old_key_created=_parse_dt(_required(item, "old_key_created")),
+        old_key_id=_str(item, "old_key_id"),
+        started_at=_parse_dt(_required(item, "started_at")),
+        run_id=_required(item, "run_id"),
+        action=_decode_action(json.loads(_required(item, "action"))),
+        secret_name=_required(item, "secret_name"),
+        secret_version=_required(item, "secret_version"),
+        keys_before=tuple(keys_before),
+        step=_required(item, "step"),
+        new_key_id=_str(item, "new_key_id"),
+        new_key_created=_dt(item, "new_key_created"),
+        finished_at=_dt(item, "finished_at"),
+        resolution=_str(item, "resolution") or "",
+    )
+
+
+def _decode_action(row: Any) -> Action:
+    """An `Action.as_row()` read back (the journal keeps the planned rotation it carries out)."""
+    if not isinstance(row, dict):
+        raise StateDecodeError("journal attribute 'action' is not a JSON object")
+
+    def when(name: str) -> datetime | None:
+        value = row.get(name)
+        return _parse_dt(str(value)) if value else None
+
+    due = when("due")
+    if due is None:
+        raise StateDecodeError("the journalled action has no due date")
+    warns_of = row.get("warns_of")
+    return Action(
+        user=str(row["user"]),
+        credential=CredentialType(row["credential"]),
+        action=ActionKind(row["action"]),
+        reason=Reason(row["reason"]),
+        due=due,
+        key_id=row.get("key_id"),
+        key_created=when("key_created"),
+        deadline=when("deadline"),
+        warns_of=ActionKind(warns_of) if warns_of else None,
+        stage=row.get("stage"),
+        severity=Severity(row.get("severity", Severity.INFO.value)),
+        dry_run=bool(row.get("dry_run", False)),
+        detail=str(row.get("detail", "")),
+    )
 
 
 def _encode_notice(notice: Notice) -> AttributeValueTypeDef:
