@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from credlife.aws import credential_executor
+from credlife.aws import credential_executor, fresh_facts
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.credential_executor import CredentialActions
 from credlife.aws.errors import AwsError, NotFound, translate
+from credlife.aws.fresh_facts import FreshFacts, used_since
 from credlife.aws.secrets import KeyVault, suppress_wire_logs
-from credlife.domain.actions import Action, ActionKind
+from credlife.domain.actions import Action, ActionKind, Reason
 from credlife.domain.models import AccessKey, CredentialType, KeyRecord, KeyStatus, Notice, User, key_ref
 from credlife.ports import AuditEntry, Outcome, StateStorePort
 
@@ -40,9 +41,14 @@ KEY_ACTIONS: Final = (
     "iam:DeleteAccessKey",
     "iam:ListAccessKeys",  # re-reads a key's status right before deleting it
 )
-REQUIRED_ACTIONS: Final = (
-    *KEY_ACTIONS,
-    *credential_executor.REQUIRED_ACTIONS,  # console passwords, MFA checks, the password policy
+REQUIRED_ACTIONS: Final = tuple(
+    dict.fromkeys(
+        (
+            *KEY_ACTIONS,
+            *credential_executor.REQUIRED_ACTIONS,  # console passwords, MFA checks, the password policy
+            *fresh_facts.REQUIRED_ACTIONS,  # re-read right before a disruptive step
+        )
+    )
 )
 
 APPLIED: Final = "applied"
@@ -51,6 +57,11 @@ NOOP: Final = "noop"
 FAILED: Final = "failed"
 REPORTED: Final = "reported"
 SKIPPED: Final = "skipped"
+
+#: Disruptive access-key steps whose reason a use of the key voids (an unused key, a "safe" early
+#: retirement, an inactive key's clean-up): the key's last use is re-read right before them. The deadline
+#: of a replaced key (`key_replaced_overdue`) stands whether or not the old key is still used.
+_VOIDED_BY_USE: Final = frozenset({Reason.KEY_UNUSED, Reason.KEY_REPLACED_SAFE, Reason.INACTIVE_KEY_CLEANUP})
 
 #: Execution order: deletions make room for rotations; informing actions come last.
 _ORDER: Final = {ActionKind.DELETE: 0, ActionKind.ROTATE: 1, ActionKind.DEACTIVATE: 2}
@@ -103,6 +114,7 @@ class Executor:
         if counter is not None:
             counter.attach(self._iam)
         self._credentials = credentials
+        self._fresh = FreshFacts(self._iam)
         self._vault = vault
         self._state = state
         # Key records of the current run, loaded at the first rotation that needs them (one Query per run).
@@ -167,7 +179,7 @@ class Executor:
         if action.credential is not CredentialType.ACCESS_KEY:
             if self._credentials is None:
                 return Outcome(action, SKIPPED, f"{action.credential.value} actions are not configured")
-            return self._credentials.dispatch(run.account_id, action, run.now)
+            return self._credentials.dispatch(run.account_id, action, run.now, user=run.user)
         handler: Callable[[_Run, Action], Outcome] = {
             ActionKind.WARN: self._warn,
             ActionKind.ROTATE: self._rotate,
@@ -278,6 +290,9 @@ class Executor:
             return Outcome(action, NOOP, "the key no longer exists")
         if _status(key) is KeyStatus.INACTIVE:
             return Outcome(action, NOOP, "the key is already inactive")
+        stale = self._used_since_plan(run, key, action)
+        if stale is not None:
+            return stale
         if action.dry_run:  # later actions of this run see the key as it would be
             run.replace_key(key, replace(key, status=KeyStatus.INACTIVE))
             return Outcome(action, DRY_RUN, "would deactivate the key")
@@ -304,6 +319,9 @@ class Executor:
             return Outcome(action, NOOP, "the key no longer exists")
         if _status(key) is KeyStatus.ACTIVE:
             return Outcome(action, FAILED, "refused: the key is active; an active key is never deleted")
+        stale = self._used_since_plan(run, key, action)
+        if stale is not None:
+            return stale
         if action.dry_run:
             run.replace_key(key, None)
             return Outcome(action, DRY_RUN, "would delete the inactive key")
@@ -328,6 +346,32 @@ class Executor:
         return Outcome(action, APPLIED)
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _used_since_plan(self, run: _Run, key: AccessKey, action: Action) -> Outcome | None:
+        """Read before you break: the plan's last-used date comes from a credential report up to 4 hours
+        old. A key used after it (the warning asked the owner to use it if still needed) voids the
+        reason: skipped, nothing changed. The episode ends with it: the next plan sees the new last-used
+        date, from which the key's idle clock (and its notices) start over."""
+        if action.reason not in _VOIDED_BY_USE or not key.key_id:
+            return None
+        key_id = key.key_id
+        try:
+            fresh = self._fresh.access_key_last_used(key_id)
+        except NotFound:
+            return None  # gone: the step itself finds out and reports it
+        if not used_since(fresh, key.last_used):
+            return None
+        assert fresh is not None  # used_since is False without a fresh date
+        planned = f"{key.last_used:%Y-%m-%d %H:%M}Z" if key.last_used else "never"
+        log.info(
+            "key used since the plan: %s skipped",
+            action.action.value,
+            extra=_fields(run, action) | {"last_used": fresh.isoformat(), "planned_last_used": planned},
+        )
+        detail = f"used since the plan: {fresh:%Y-%m-%d %H:%M}Z (the plan's last use: {planned})"
+        if action.dry_run:
+            detail = f"would skip: {detail}"
+        return Outcome(action, SKIPPED, detail)
 
     def _current_status(self, user_name: str, key_id: str) -> KeyStatus | None:
         paginator = self._iam.get_paginator("list_access_keys")
