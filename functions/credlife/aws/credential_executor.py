@@ -225,9 +225,11 @@ class CredentialActions:
     def _delete_login_profile(
         self, account_id: str, action: Action, now: datetime, user: User | None
     ) -> Outcome:
-        """Delete the console password, read before: skipped if the fresh facts void the reason (signed in
-        since the plan; in `delete_login_profile` mode, MFA enabled). Any require-MFA enforcement of ours
-        goes with the password (nothing is left to enforce)."""
+        """Delete the console password, read before (live runs): skipped if the fresh facts void the
+        reason (signed in since the plan; in `delete_login_profile` mode, MFA enabled). Any require-MFA
+        enforcement of ours goes with the password (nothing is left to enforce)."""
+        if action.dry_run:
+            return Outcome(action, "dry_run", "would delete the console password (login profile)")
         facts = self._fresh.console(action.user)
         if facts.created is None:
             return Outcome(action, "noop", "the user has no console password any more")
@@ -238,11 +240,8 @@ class CredentialActions:
                 void,
                 extra={"account_id": account_id, "user": action.user, "reason": action.reason.value},
             )
-            return Outcome(action, "skipped", f"would skip: {void}" if action.dry_run else void)
+            return Outcome(action, "skipped", void)
         attached = self._attached(action.user)
-        if action.dry_run:
-            also = "; would detach the require-MFA policy (nothing left to enforce)" if attached else ""
-            return Outcome(action, "dry_run", f"would delete the console password (login profile){also}")
         try:
             self._call("DeleteLoginProfile", lambda: self._iam.delete_login_profile(UserName=action.user))
         except NotFound:

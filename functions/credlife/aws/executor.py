@@ -290,12 +290,12 @@ class Executor:
             return Outcome(action, NOOP, "the key no longer exists")
         if _status(key) is KeyStatus.INACTIVE:
             return Outcome(action, NOOP, "the key is already inactive")
-        stale = self._used_since_plan(run, key, action)
-        if stale is not None:
-            return stale
         if action.dry_run:  # later actions of this run see the key as it would be
             run.replace_key(key, replace(key, status=KeyStatus.INACTIVE))
             return Outcome(action, DRY_RUN, "would deactivate the key")
+        stale = self._used_since_plan(run, key, action)
+        if stale is not None:
+            return stale
         key_id = _require_id(key)
         try:
             self._call(
@@ -319,12 +319,12 @@ class Executor:
             return Outcome(action, NOOP, "the key no longer exists")
         if _status(key) is KeyStatus.ACTIVE:
             return Outcome(action, FAILED, "refused: the key is active; an active key is never deleted")
-        stale = self._used_since_plan(run, key, action)
-        if stale is not None:
-            return stale
         if action.dry_run:
             run.replace_key(key, None)
             return Outcome(action, DRY_RUN, "would delete the inactive key")
+        stale = self._used_since_plan(run, key, action)
+        if stale is not None:
+            return stale
         key_id = _require_id(key)
         # The owner may have re-activated the key since the scan: check IAM once more before deleting.
         current = self._current_status(run.user.name, key_id)
@@ -348,10 +348,10 @@ class Executor:
     # -- helpers -------------------------------------------------------------------------------------
 
     def _used_since_plan(self, run: _Run, key: AccessKey, action: Action) -> Outcome | None:
-        """Read before you break: the plan's last-used date comes from a credential report up to 4 hours
-        old. A key used after it (the warning asked the owner to use it if still needed) voids the
-        reason: skipped, nothing changed. The episode ends with it: the next plan sees the new last-used
-        date, from which the key's idle clock (and its notices) start over."""
+        """Read before you break (live runs; a dry run makes no IAM call). The plan's last-used date
+        comes from a credential report up to 4 hours old; a key used after it (as the warning asked, if
+        still needed) voids the reason: skipped, nothing changed. The episode ends with it: the next plan
+        sees the new last-used date, from which the key's idle clock and its notices start over."""
         if action.reason not in _VOIDED_BY_USE or not key.key_id:
             return None
         key_id = key.key_id
@@ -369,8 +369,6 @@ class Executor:
             extra=_fields(run, action) | {"last_used": fresh.isoformat(), "planned_last_used": planned},
         )
         detail = f"used since the plan: {fresh:%Y-%m-%d %H:%M}Z (the plan's last use: {planned})"
-        if action.dry_run:
-            detail = f"would skip: {detail}"
         return Outcome(action, SKIPPED, detail)
 
     def _current_status(self, user_name: str, key_id: str) -> KeyStatus | None:
