@@ -115,8 +115,8 @@ def test_the_enforced_policy_never_denies_calls_signed_with_the_users_access_key
     # Then the policy attached in IAM denies only sessions that say "no MFA": the deny's condition is a
     # plain Bool on aws:MultiFactorAuthPresent = false (absent in access-key calls), never ...IfExists
     version = aws.iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
-    document = aws.iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
-    document = json.loads(document) if isinstance(document, str) else document
+    raw: Any = aws.iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    document: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else raw
     denies = [s for s in document["Statement"] if s["Effect"] == "Deny"]
     assert [s["Condition"] for s in denies] == [{"Bool": {"aws:MultiFactorAuthPresent": "false"}}]
     # And the notices said so
@@ -198,7 +198,8 @@ def test_a_console_password_used_after_the_report_is_not_deleted(env: tuple[Acco
     signed_in = deadline - timedelta(minutes=30)
 
     def sign_in() -> None:
-        iam_backends[ACCOUNT]["global"].users["hana"].password_last_used = naive_utc(signed_in)
+        stored = iam_backends[ACCOUNT]["global"].users["hana"]
+        stored.password_last_used = naive_utc(signed_in)  # type: ignore[assignment]
 
     with used_after_the_inventory(sign_in):
         result = run(deadline)

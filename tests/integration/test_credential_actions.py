@@ -189,9 +189,8 @@ def test_console_password_used_since_the_plan_is_not_deleted(env: Env) -> None:
     )
     action = row(ActionKind.DELETE, CredentialType.PASSWORD, Reason.PASSWORD_UNUSED)
     # and the user signed in an hour ago (after the report was generated)
-    iam_backends[ACCOUNT]["global"].users["carol"].password_last_used = (NOW - timedelta(hours=1)).replace(
-        tzinfo=None
-    )
+    stored = iam_backends[ACCOUNT]["global"].users["carol"]
+    stored.password_last_used = (NOW - timedelta(hours=1)).replace(tzinfo=None)  # type: ignore[assignment]
     # When the deletion is applied
     (outcome,) = env.executor.apply(ACCOUNT, planned, [action], now=NOW, run_id="r1")
     # Then the fresh sign-in voids it: skipped with when, audited, the password kept
