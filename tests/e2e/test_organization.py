@@ -176,9 +176,10 @@ def test_scheduler_queues_one_message_per_selected_account(org: Org, monkeypatch
     # When the scheduled event arrives (the real clock at its time)
     with time_machine.travel(NOW, tick=False):
         response = scheduled.handler(EVENT, LambdaContext())
+        queue = queued(org)  # read on the same clock (SQS drops messages past their retention period)
 
-    # Then one message per active member account is queued, carrying the event's time, and no IAM is read
-    messages = [AccountMessage.from_json(m["Body"]) for m in queued(org)]
+    # Then one message per active member account is queued, carrying the run's time, and no IAM is read
+    messages = [AccountMessage.from_json(m["Body"]) for m in queue]
     assert sorted(m.account_id for m in messages) == sorted([org.in_prod, org.in_team, org.tagged])
     assert {m.time for m in messages} == {NOW}
     assert response["status"] == "ok"
@@ -248,7 +249,13 @@ def test_worker_fails_records_it_has_no_time_for(org: Org) -> None:
 def test_worker_refuses_a_message_too_far_from_the_real_clock(org: Org) -> None:
     # Given one account queued at NOW, and a worker whose real clock is a day later (the message is
     # older than `queued_run_max_age_minutes`, 6 hours) or an hour earlier (from the future)
-    config = parse_settings({"state_table": TABLE, "organization": {"enabled": True, "queue_url": "q"}})
+    config = parse_settings(
+        {
+            "state_table": TABLE,
+            "policy": {"dry_run": False},
+            "organization": {"enabled": True, "queue_url": "q"},
+        }
+    )
     account_worker.use_worker(config, boto3.Session(region_name=REGION))
     scheduled.fan_out(NOW, settings(org, include_accounts=[org.in_prod]))
     (message,) = queued(org)

@@ -10,9 +10,11 @@ gives a new key is the run's clock."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from credlife.handlers import scheduled
 from credlife.ports import AuditEntry
 from tests.e2e.conftest import (
     ACCOUNT,
+    EVENTS,
     Account,
     LambdaContext,
     Logs,
@@ -526,3 +529,22 @@ def test_the_tolerance_is_configurable(lambda_env: Account, monkeypatch: pytest.
     scheduled.use_runtime(None)
     response = invoke(scheduled_event(TODAY - timedelta(minutes=10)), now=TODAY)
     assert (response["status"], response["reason"]) == ("rejected", "clock")
+
+
+def test_the_readmes_verification_step_runs_on_the_real_clock(lambda_env: Account, tmp_path: Path) -> None:
+    # Given the README's command that turns the sample into an event of now
+    readme = (EVENTS.parent / "README.md").read_text(encoding="utf-8")
+    (line,) = [ln for ln in readme.splitlines() if "events/scheduled.json > now.json" in ln]
+    command = line.strip().strip(",").removesuffix(", then").strip("`").replace("> now.json", "> $OUT")
+    out = tmp_path / "now.json"
+    subprocess.run(  # noqa: S603 - the README's own command, run as the operator would
+        ["/bin/bash", "-c", command],
+        cwd=EVENTS.parent,
+        env={"OUT": str(out), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    event = json.loads(out.read_text(encoding="utf-8"))
+    # When the scanner is invoked with it, on the real clock (no time travel)
+    response: dict[str, Any] = scheduled.handler(event, LambdaContext())
+    # Then the run happens (the sample as is would be refused)
+    assert response["status"] == "ok", response
