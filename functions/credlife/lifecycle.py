@@ -152,8 +152,9 @@ class LifecycleService:
         for action in summary.actions:
             by_user.setdefault(action.user, []).append(action)
         for name, user_actions in by_user.items():
-            # exempt users have nothing to resolve: their rows are only audited
-            user = resolved.get(name) or User(name=name, arn="")
+            # exempt users have nothing to resolve: their rows are only audited; users without key rows
+            # go as the snapshot has them (the facts a disruptive step is re-checked against)
+            user = resolved.get(name) or users.get(name) or User(name=name, arn="")
             try:
                 outcomes = self.executor.apply(
                     snapshot.account_id, user, user_actions, now=now, run_id=summary.run_id

@@ -475,3 +475,18 @@ def test_a_malformed_rotate_now_event_is_rejected(env: Env, detail: dict[str, An
     # When the handler runs, Then it is rejected without touching anything
     assert invoke_rotate_now(event) == {"status": "rejected", "reason": "malformed"}
     assert env.emails() == []
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_a_rotate_now_event_far_from_the_real_clock_is_refused(env: Env) -> None:
+    # Given a key and the sample request (2026-06-01T09:30Z) arriving a day later
+    env.aws.user("ana.rotate", now=NOW, tags={"owner": "ana@example.com"})
+    env.aws.key("ana.rotate", now=NOW, age=10, used_ago=1)
+    before = env.aws.all_keys()
+    event = rotate_now_event("ana.rotate")
+    with time_machine.travel(event_time(event) + timedelta(days=1), tick=False):
+        response = rotate_now.handler(event, LambdaContext())
+    # Then it is refused: nothing rotated, nobody mailed
+    assert (response["status"], response["reason"], response["user"]) == ("rejected", "clock", "ana.rotate")
+    assert env.aws.all_keys() == before
+    assert env.emails() == []

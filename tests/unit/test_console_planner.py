@@ -154,6 +154,41 @@ class TestMfaForConsoleUsers:
         actions = run(console(mfa=True), records=(mfa_record(detected_ago=3),))
         assert rows(actions) == [("mfa", "lift", "mfa_enabled", None)]
 
+    def test_lifted_once_the_console_password_is_gone(self) -> None:
+        # Given an enforced user without MFA whose console password was removed (by hand or by us)
+        enforced = replace(user("gone"), attached_policies=(POLICY_ARN,))
+        actions = run(enforced, records=(mfa_record("gone", detected_ago=20),))
+        # Then nothing justifies the enforcement any more: it is lifted
+        assert rows(actions) == [("mfa", "lift", "console_password_removed", None)]
+        assert "no console password" in actions[0].detail
+        # even when the grace record was lost
+        assert rows(run(enforced)) == [("mfa", "lift", "console_password_removed", None)]
+
+    def test_grace_closed_when_the_password_is_removed_before_enforcement(self) -> None:
+        # Given a grace period still open for a user who no longer has a console password: closed, so a
+        # password set later starts a new grace (with new notices) instead of being enforced at once
+        actions = run(user("gone"), records=(mfa_record("gone", detected_ago=3),))
+        assert rows(actions) == [("mfa", "lift", "console_password_removed", None)]
+
+    def test_lifted_when_the_user_becomes_exempt(self) -> None:
+        # Given an enforced console user without MFA who is now tagged exempt
+        exempt = console(tags={"credlife:exempt": "true"}, enforced=True)
+        actions = run(exempt, records=(mfa_record(detected_ago=20),))
+        # Then the audited exempt row, and the enforcement is lifted (nothing else)
+        assert rows(actions) == [
+            ("user", "exempt", "exempt_tag", None),
+            ("mfa", "lift", "mfa_enforcement_exempt", None),
+        ]
+        # and an exempt user we never enforced on gets only the exempt row
+        assert rows(run(console(tags={"credlife:exempt": "true"}))) == [
+            ("user", "exempt", "exempt_tag", None)
+        ]
+
+    def test_the_notice_says_access_keys_are_not_affected(self) -> None:
+        (warn,) = run(console())
+        assert "console sessions without MFA" in warn.detail
+        assert "access keys are not affected" in warn.detail
+
     def test_user_mid_reset_is_only_reported(self) -> None:
         actions = run(console(created_ago=60, used_ago=None, reset=True))
         assert rows(actions) == [("password", "alert", "password_reset_pending", None)]

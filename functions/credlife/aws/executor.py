@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from credlife.aws import credential_executor, rotation
+from credlife.aws import credential_executor, fresh_facts, rotation
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.credential_executor import CredentialActions
 from credlife.aws.errors import AwsError, NotFound, translate
+from credlife.aws.fresh_facts import FreshFacts, used_since
 from credlife.aws.rotation import Rotator
 from credlife.aws.secrets import KeyVault
-from credlife.domain.actions import Action, ActionKind
+from credlife.domain.actions import Action, ActionKind, Reason
 from credlife.domain.messages import MessageItem
 from credlife.domain.models import AccessKey, CredentialType, KeyRecord, KeyStatus, Notice, User, key_ref
 from credlife.ports import AuditEntry, NoticeMessagesPort, Outcome, Recovery, StateStorePort
@@ -43,10 +44,15 @@ KEY_ACTIONS: Final = (
     "iam:DeleteAccessKey",
     "iam:ListAccessKeys",  # re-reads a key's status right before deleting it
 )
-REQUIRED_ACTIONS: Final = (
-    *KEY_ACTIONS,
-    *rotation.REQUIRED_ACTIONS,  # the journalled rotation and its recovery
-    *credential_executor.REQUIRED_ACTIONS,  # console passwords, MFA checks, the password policy
+REQUIRED_ACTIONS: Final = tuple(
+    dict.fromkeys(
+        (
+            *KEY_ACTIONS,
+            *rotation.REQUIRED_ACTIONS,  # the journalled rotation and its recovery
+            *credential_executor.REQUIRED_ACTIONS,  # console passwords, MFA checks, the password policy
+            *fresh_facts.REQUIRED_ACTIONS,  # re-read right before a disruptive step
+        )
+    )
 )
 
 APPLIED: Final = "applied"
@@ -55,6 +61,11 @@ NOOP: Final = "noop"
 FAILED: Final = "failed"
 REPORTED: Final = "reported"
 SKIPPED: Final = "skipped"
+
+#: Disruptive access-key steps whose reason a use of the key voids (an unused key, a "safe" early
+#: retirement, an inactive key's clean-up): the key's last use is re-read right before them. The deadline
+#: of a replaced key (`key_replaced_overdue`) stands whether or not the old key is still used.
+_VOIDED_BY_USE: Final = frozenset({Reason.KEY_UNUSED, Reason.KEY_REPLACED_SAFE, Reason.INACTIVE_KEY_CLEANUP})
 
 #: Execution order: deletions make room for rotations; informing actions come last.
 _ORDER: Final = {ActionKind.DELETE: 0, ActionKind.ROTATE: 1, ActionKind.DEACTIVATE: 2}
@@ -111,6 +122,7 @@ class Executor:
         if counter is not None:
             counter.attach(self._iam)
         self._credentials = credentials
+        self._fresh = FreshFacts(self._iam)
         self._vault = vault
         self._state = state
         self._rotator = Rotator(
@@ -296,6 +308,9 @@ class Executor:
         if action.dry_run:  # later actions of this run see the key as it would be
             run.replace_key(key, replace(key, status=KeyStatus.INACTIVE))
             return Outcome(action, DRY_RUN, "would deactivate the key")
+        stale = self._used_since_plan(run, key, action)
+        if stale is not None:
+            return stale
         key_id = _require_id(key)
         try:
             self._call(
@@ -322,6 +337,9 @@ class Executor:
         if action.dry_run:
             run.replace_key(key, None)
             return Outcome(action, DRY_RUN, "would delete the inactive key")
+        stale = self._used_since_plan(run, key, action)
+        if stale is not None:
+            return stale
         key_id = _require_id(key)
         # The owner may have re-activated the key since the scan: check IAM once more before deleting.
         current = self._current_status(run.user.name, key_id)
@@ -343,6 +361,30 @@ class Executor:
         return Outcome(action, APPLIED)
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _used_since_plan(self, run: _Run, key: AccessKey, action: Action) -> Outcome | None:
+        """Read before you break (live runs; a dry run makes no IAM call). The plan's last-used date
+        comes from a credential report up to 4 hours old; a key used after it (as the warning asked, if
+        still needed) voids the reason: skipped, nothing changed. The episode ends with it: the next plan
+        sees the new last-used date, from which the key's idle clock and its notices start over."""
+        if action.reason not in _VOIDED_BY_USE or not key.key_id:
+            return None
+        key_id = key.key_id
+        try:
+            fresh = self._fresh.access_key_last_used(key_id)
+        except NotFound:
+            return None  # gone: the step itself finds out and reports it
+        if not used_since(fresh, key.last_used):
+            return None
+        assert fresh is not None  # used_since is False without a fresh date
+        planned = f"{key.last_used:%Y-%m-%d %H:%M}Z" if key.last_used else "never"
+        log.info(
+            "key used since the plan: %s skipped",
+            action.action.value,
+            extra=_fields(run, action) | {"last_used": fresh.isoformat(), "planned_last_used": planned},
+        )
+        detail = f"used since the plan: {fresh:%Y-%m-%d %H:%M}Z (the plan's last use: {planned})"
+        return Outcome(action, SKIPPED, detail)
 
     def _current_status(self, user_name: str, key_id: str) -> KeyStatus | None:
         paginator = self._iam.get_paginator("list_access_keys")

@@ -174,7 +174,10 @@ def _credential_items(facts: OutcomeFacts, owner: Owner, now: datetime) -> list[
     )
     if action.action is ActionKind.WARN:
         outcome = {
-            ActionKind.ENFORCE: "restricted to MFA set-up only (require-MFA policy)",
+            ActionKind.ENFORCE: (
+                "restricted in console sessions to MFA set-up (require-MFA policy; calls signed with the "
+                "user's access keys are not affected)"
+            ),
             ActionKind.DEACTIVATE: "set Inactive",
             ActionKind.DELETE: "removed (console password)"
             if action.credential is CredentialType.MFA
@@ -197,13 +200,20 @@ def _credential_items(facts: OutcomeFacts, owner: Owner, now: datetime) -> list[
         return [_item(facts, owner, now, Audience.OWNER, title, todo)]
     dry = status == "dry_run"
     if action.action is ActionKind.ENFORCE and action.credential is CredentialType.MFA:
-        title = f"{subject}: {'would be' if dry else 'is now'} restricted to MFA set-up (require-MFA policy)"
+        title = (
+            f"{subject}: {'would be' if dry else 'is now'} restricted in console sessions to MFA set-up "
+            "(require-MFA policy; access keys not affected)"
+        )
         items = [
             _item(facts, owner, now, Audience.OWNER, title, f"{todo_mfa}; the restriction is lifted at once")
         ]
         return [*items, _item(facts, owner, now, Audience.SECURITY, title, "nothing; the owner was told")]
     if action.action is ActionKind.LIFT:
-        title = f"MFA enabled: the require-MFA restriction {'would be' if dry else 'was'} lifted"
+        cause = {
+            Reason.CONSOLE_PASSWORD_REMOVED: "console password removed",
+            Reason.MFA_ENFORCEMENT_EXEMPT: "user exempt",
+        }.get(action.reason, "MFA enabled")
+        title = f"{cause}: the require-MFA restriction {'would be' if dry else 'was'} lifted"
         return [_item(facts, owner, now, Audience.OWNER, title, "nothing")]
     if action.action is ActionKind.DEACTIVATE:
         title = f"{subject} {action.key_id or ''}: {'would be' if dry else 'was'} set Inactive"

@@ -13,7 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
 from credlife.domain.advice import advise
-from credlife.domain.credential_planner import plan_account, plan_console, plan_other
+from credlife.domain.credential_planner import (
+    lift_for_exempt,
+    needs_console_rows,
+    plan_account,
+    plan_console,
+    plan_other,
+)
 from credlife.domain.models import (
     AccessKey,
     AccountSnapshot,
@@ -50,13 +56,14 @@ def plan_user(
 ) -> list[Action]:
     exempt = exemption(user, policy)
     if exempt is not None:
+        lifts = lift_for_exempt(user, snapshot, policy, now, exempt)
         others = (
             len(user.ssh_keys or ())
             + len(user.service_credentials or ())
             + len(user.signing_certificates or ())
         )
         if not user.access_keys and user.login_profile is None and not others:
-            return []
+            return lifts
         managed = [f"{len(user.access_keys)} access key(s)"] if user.access_keys else []
         if user.login_profile is not None:
             managed.append("console password")
@@ -71,10 +78,11 @@ def plan_user(
                 due=now,
                 dry_run=policy.dry_run,
                 detail=f"{' and '.join(managed)} not managed: {exempt.value}",
-            )
+            ),
+            *lifts,
         ]
     actions = (planner or _KeyPlanner(snapshot, policy, now)).run(user) if user.access_keys else []
-    if user.login_profile is not None or user.mfa_active:
+    if needs_console_rows(user, snapshot, policy):
         actions.extend(plan_console(user, snapshot, policy, now))
     if user.ssh_keys or user.service_credentials or user.signing_certificates:
         actions.extend(plan_other(user, snapshot, policy, now))
