@@ -113,15 +113,14 @@ SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
         "iam", ("GenerateCredentialReport", "GetCredentialReport", "GetAccountAuthorizationDetails"), "*"
     ),
     ActionGroup("iam", ("ListAccessKeys", "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"), "users"),
-    # Recovering an interrupted rotation: a key ever used is not the one the stopped run created.
-    ActionGroup("iam", ("GetAccessKeyLastUsed",), "users"),
     # Issue 4: console passwords, MFA enforcement checks, the account password policy, server certificates.
     ActionGroup(
         "iam",
         ("GetLoginProfile", "DeleteLoginProfile", "ListMFADevices", "ListAttachedUserPolicies"),
         "users",
     ),
-    # Read before you break: a key's and a console password's last use re-read right before acting on them.
+    # Read before you break: a key's and a console password's last use re-read right before acting on them
+    # (and, recovering an interrupted rotation, a key ever used is not the one the stopped run created).
     ActionGroup("iam", ("GetAccessKeyLastUsed", "GetUser"), "users"),
     # Issue 4: SSH keys, service-specific credentials, signing certificates (only when enabled in the policy).
     ActionGroup(
