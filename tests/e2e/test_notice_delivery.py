@@ -155,3 +155,21 @@ def test_a_key_the_owner_reactivated_is_not_deactivated_again_at_once(env: Env) 
     mails = owner_mails(env)
     assert len(mails) == 3  # the first notice, the deactivation, the new notice
     assert "will be deactivated on 2026-06-16 06:00 UTC" in mails[2]
+
+
+def test_without_an_email_sender_owner_notices_never_count(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a live deployment with no SES sender: owner notices can only be logged
+    monkeypatch.delenv("CREDLIFE_SENDER_EMAIL")
+    unused_key(env)
+    # When the days pass well beyond the notice period
+    statuses = walk(env, range(12))
+    # Then the unused key is never deactivated: a log line is not a notice anybody received
+    assert set(statuses.values()) == {"Active"}, statuses
+    assert env.emails() == []
+    # ... and every run tells the security team the owner cannot be reached, and why
+    summaries = [m for _, m in env.topic_messages()]
+    assert len(summaries) == 12
+    assert all(
+        any("could not be reached (no e-mail sender configured" in f for f in s["failures"])
+        for s in summaries
+    )
