@@ -197,7 +197,7 @@ STACK_NAME_FORWARDER = "CredentialLifecycleSigninForwarder"
 # -- the require-MFA managed policy: a copy of `credlife.domain.mfa_policy` (equality tested)
 REQUIRE_MFA_POLICY_NAME = "credlife-require-mfa"
 REQUIRE_MFA_POLICY_DESCRIPTION = (
-    "credential-lifecycle: deny all but MFA self-service until the user signs in with MFA"
+    "credential-lifecycle: console sessions without MFA may only set up MFA; access keys are not affected"
 )
 _OWN_USER = "arn:aws:iam::*:user/${aws:username}"
 REQUIRE_MFA_POLICY_DOCUMENT: dict[str, Any] = {
@@ -249,7 +249,8 @@ REQUIRE_MFA_POLICY_DOCUMENT: dict[str, Any] = {
                 "sts:GetSessionToken",
             ],
             "Resource": "*",
-            "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
+            # Bool, not BoolIfExists: calls signed with the user's access keys are not affected
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}},
         },
     ],
 }
