@@ -95,6 +95,9 @@ class AppConfig:
     retained_key_arn: str | None = None
     #: IAM principal ARN patterns allowed to put rotate-now requests on the rotate-now bus (nobody else).
     rotate_now_requesters: tuple[str, ...] = ()
+    #: The runtime's clock bounds (validated by the runtime's model at synthesis).
+    event_clock_tolerance_minutes: int = 15
+    queued_run_max_age_minutes: int = 360
 
     @property
     def home_region(self) -> str:
@@ -108,7 +111,11 @@ class AppConfig:
 
     def runtime_config_json(self) -> str:
         """The `CREDLIFE_CONFIG` document; stable key order keeps the template diff-free."""
-        document: dict[str, Any] = {"policy": dict(self.policy)}
+        document: dict[str, Any] = {
+            "policy": dict(self.policy),
+            "event_clock_tolerance_minutes": self.event_clock_tolerance_minutes,
+            "queued_run_max_age_minutes": self.queued_run_max_age_minutes,
+        }
         for section, value in (("notifications", self.notifications), ("risk", self.risk)):
             if value:
                 document[section] = dict(value)
@@ -226,7 +233,17 @@ def config_from_context(context: object) -> AppConfig:
             else None
         ),
         rotate_now_requesters=tuple(requesters),
+        event_clock_tolerance_minutes=_minutes(values, "event_clock_tolerance_minutes"),
+        queued_run_max_age_minutes=_minutes(values, "queued_run_max_age_minutes"),
     )
+
+
+def _minutes(values: Mapping[str, Any], key: str) -> int:
+    """A whole number of minutes (its range is the runtime model's, checked at synthesis)."""
+    value = values[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{CONTEXT_KEY}.{key} must be a whole number of minutes, not {value!r}")
+    return value
 
 
 def _home_region(region: str | None) -> str | None:

@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     "retained_state": None,
     #: IAM principal ARN patterns that may put rotate-now requests on the rotate-now bus; nobody else can.
     "rotate_now_requesters": [],
+    #: Runtime clock bounds (`credlife.config.Settings`): an invoking event further than this from the real
+    #: clock is refused; an older account-queue message is refused (organization mode).
+    "event_clock_tolerance_minutes": 15,
+    "queued_run_max_age_minutes": 360,
 }
 #: `credlife.domain.policy.Policy.exempt_tag_key`'s default, and the tag values that do not exempt
 #: (`credlife.domain.planner`): the exempt Deny statement's condition (tests/infra checks both copies).

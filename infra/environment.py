@@ -27,6 +27,8 @@ class FunctionSettings:
     require_mfa_policy_arn: str
     report_bucket: str
     security_hub: bool
+    #: Events further than this from the real clock are refused.
+    event_clock_tolerance_minutes: int = 15
     #: Organization mode's account queue; None: single-account mode.
     organization_queue_url: str | None = None
 
@@ -46,6 +48,7 @@ class FunctionSettings:
             "CREDLIFE_REPORT_BUCKET": self.report_bucket,
             "CREDLIFE_SECURITY_HUB_ENABLED": "true" if self.security_hub else "false",
             "CREDLIFE_ORGANIZATION_ENABLED": "true" if self.organization_queue_url else "false",
+            "CREDLIFE_EVENT_CLOCK_TOLERANCE_MINUTES": str(self.event_clock_tolerance_minutes),
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,

@@ -67,6 +67,7 @@ class CredentialLifecycleStack(Stack):
             require_mfa_policy_arn=self.require_mfa.policy_arn,
             report_bucket=self.report_bucket.bucket.bucket_name,
             security_hub=config.security_hub,
+            event_clock_tolerance_minutes=config.event_clock_tolerance_minutes,
         )
         self.worker: AccountWorker | None = None
         if config.organization is not None:

@@ -15,8 +15,9 @@ What moto cannot do, and how this tier deals with it (docs/deployment.md lists t
   against the resource "*", and an explicit Deny would then deny everything: before a function runs, its
   role's policies are rewritten in moto to their Allow statements with `Resource: "*"` and no condition
   (`widen_role`). The *actions*, the thing under test, are unchanged; resources, conditions and the Deny
-  statements are asserted on the template (tests/infra). SQS batch calls are authorized by their single
-  action's permission in IAM; moto checks them under their own names (`MOTO_BATCH_ALIASES`).
+  statements are asserted on the template (tests/infra). SQS batch calls and DynamoDB transactions are
+  authorized by their single actions' permissions in IAM; moto checks them under their own names
+  (`MOTO_BATCH_ALIASES`).
 - moto enforces IAM for the query/JSON services dispatched through its common response class (IAM,
   STS, DynamoDB, SNS, SES v2, SQS, Secrets Manager, Organizations, Security Hub) and for S3 through its
   own check; it never asks for KMS (no service encrypts with a key under moto) and always allows
@@ -293,8 +294,10 @@ def deployed_functions(session: boto3.Session, region: str = REGION) -> dict[str
 
 
 #: SQS authorizes a batch call with its single action's permission (there is no `sqs:SendMessageBatch`
-#: IAM action); moto checks the batch call under its own name.
+#: IAM action), DynamoDB a transaction with the permissions of the writes inside it; moto checks both
+#: under their own names.
 MOTO_BATCH_ALIASES = {
+    "dynamodb:PutItem": "dynamodb:TransactWriteItems",
     "sqs:SendMessage": "sqs:SendMessageBatch",
     "sqs:DeleteMessage": "sqs:DeleteMessageBatch",
     "sqs:ChangeMessageVisibility": "sqs:ChangeMessageVisibilityBatch",

@@ -106,6 +106,7 @@ def test_merge_replaces_lists_and_scalars_and_accepts_either_side_missing() -> N
         ({"risk": {"brute_force_treshold": 3}}, "risk.brute_force_treshold"),
         ({"organization": {"enabled": True, "include_accounts": ["12"]}}, "organization.include_accounts"),
         ({"organization": {"enabled": True, "exclude_tagz": {}}}, "exclude_tagz"),
+        ({"event_clock_tolerance_minutes": 0}, "event_clock_tolerance_minutes"),
     ],
 )
 def test_a_misspelled_or_mistyped_nested_setting_fails_synthesis_naming_it(

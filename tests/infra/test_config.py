@@ -30,7 +30,9 @@ def test_missing_context_gives_the_defaults() -> None:
     assert config.dry_run is True
     assert config.schedule == "rate(1 day)"
     assert config.permissions_boundary_arn is None
-    assert config.runtime_config_json() == '{"policy":{}}'
+    assert config.runtime_config_json() == (
+        '{"event_clock_tolerance_minutes":15,"policy":{},"queued_run_max_age_minutes":360}'
+    )
     # And the report is kept 400 days, without Security Hub
     assert config.report_retention_days == 400
     assert config.security_hub is False
@@ -47,7 +49,7 @@ def test_context_from_the_command_line_is_a_json_string() -> None:
 
     # Then it is parsed like the cdk.json object
     assert config.dry_run is False
-    assert json.loads(config.runtime_config_json()) == {"policy": {"rotate_after_days": 60}}
+    assert json.loads(config.runtime_config_json())["policy"] == {"rotate_after_days": 60}
 
 
 @pytest.mark.parametrize(

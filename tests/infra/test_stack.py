@@ -152,7 +152,9 @@ def test_scanner_environment_points_at_the_stack_resources(synth: Synth, functio
         "CREDLIFE_SECRET_PREFIX": "credlife/access-keys",
         "CREDLIFE_KMS_KEY_ID": arn(synth, synth.stack.project_key.key),
         "CREDLIFE_DRY_RUN": "true",
-        "CREDLIFE_CONFIG": '{"policy":{}}',
+        "CREDLIFE_CONFIG": (
+            '{"event_clock_tolerance_minutes":15,"policy":{},"queued_run_max_age_minutes":360}'
+        ),
         "CREDLIFE_SECURITY_TOPIC_ARN": ref(synth, synth.stack.notifications.topic),
         "CREDLIFE_SENDER_EMAIL": {"Ref": "SenderEmail"},
         "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": arn(synth, synth.stack.scanner.role),
@@ -160,6 +162,7 @@ def test_scanner_environment_points_at_the_stack_resources(synth: Synth, functio
         "CREDLIFE_REPORT_BUCKET": ref(synth, synth.stack.report_bucket.bucket),
         "CREDLIFE_SECURITY_HUB_ENABLED": "false",
         "CREDLIFE_ORGANIZATION_ENABLED": "false",
+        "CREDLIFE_EVENT_CLOCK_TOLERANCE_MINUTES": "15",
         "POWERTOOLS_SERVICE_NAME": "credlife",
         "POWERTOOLS_METRICS_NAMESPACE": "CredentialLifecycle",
         "POWERTOOLS_LOG_LEVEL": "INFO",
