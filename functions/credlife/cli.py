@@ -309,6 +309,18 @@ def _check_user(args: argparse.Namespace, users: int, account_id: str) -> None:
         raise UsageError(f"no IAM user named {args.user!r} in account {account_id}")
 
 
+def _unreadable(runtime: Runtime) -> list[str]:
+    """Rows of the credential report that could not be read even with the ARN's help: the scan missed
+    their users, so the command says so and exits 2 (never a silently smaller account)."""
+    report = runtime.inventory.last_report
+    if report is None or not report.rejected:
+        return []
+    return [
+        f"{report.rejected} credential report row(s) could not be read (the warnings give their line "
+        "numbers): those users' credentials are not managed by this run"
+    ]
+
+
 def _missing_table(args: argparse.Namespace, runtime: Runtime, error: Exception) -> UsageError | None:
     """A state table that is not there, for a command that changes IAM: an error (never a first run: the
     notices already sent would be forgotten and every clock restarted)."""
@@ -328,7 +340,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
         summary, _ = runtime.service.plan(datetime.now(UTC), only_user=args.user, allow_missing_state=True)
     _check_user(args, summary.users, summary.account_id)
     _print_actions(summary.actions, out, as_json=args.json)
-    failures = [*summary.failures, *scan.refusals()]
+    failures = [*summary.failures, *scan.refusals(), *_unreadable(runtime)]
     for failure in failures:
         print(f"credlife: {failure}", file=sys.stderr)
     if not args.json:
@@ -368,7 +380,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         unused_after_days=runtime.service.policy.unused_after_days,
     )
     written = write_report(report, Path(args.out))
-    failures = [*summary.failures, *scan.refusals()]
+    failures = [*summary.failures, *scan.refusals(), *_unreadable(runtime)]
     for failure in failures:
         print(f"credlife: {failure}", file=sys.stderr)
     print(
@@ -401,8 +413,9 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
             )
     if not args.json:
         print(f"\noutcomes: {count_changes(summary) or 'none'}", file=out)
-    _print_failures(summary.failures, "apply")
-    return _exit_code(summary.actions, summary.failures)
+    failures = [*summary.failures, *_unreadable(runtime)]
+    _print_failures(failures, "apply")
+    return _exit_code(summary.actions, failures)
 
 
 def _rotate_now(args: argparse.Namespace, out: TextIO) -> int:

@@ -428,3 +428,48 @@ def test_json_output_parses_in_a_real_process(tmp_path: Path, argv: list[str]) -
         assert parsed, done.stderr
         assert all({"user", "credential", "action", "reason", "due"} <= set(row) for row in parsed)
         assert not any("level" in row for row in parsed)  # no Powertools log line
+
+
+# -- 6. user names with commas ---------------------------------------------------------------------------
+
+
+def test_a_user_whose_name_has_a_comma_is_planned(aws: Account, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a user named with a comma (valid in IAM; moto's credential report joins it with bare commas)
+    key = aws.key(aws.user("svc,build", now=NOW), now=NOW, age=120, used_ago=1)
+
+    # When the operator plans
+    code = run("plan", "--json")
+
+    # Then the user is in the plan with its real key id, and nothing is reported unreadable
+    printed = capsys.readouterr()
+    assert [(r["user"], r["action"], r["key_id"]) for r in rows(printed.out)] == [
+        ("svc,build", "rotate", key)
+    ]
+    assert code == 1, printed.err
+    assert "could not be read" not in printed.err
+
+
+def test_an_unreadable_report_row_fails_the_scan_saying_so(
+    aws: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a credential report whose row for one user cannot be read (its active flag is garbled;
+    # moto writes well-formed rows, so the report text is altered on its way in)
+    aws.user("ana.aged", now=NOW)
+    aws.key("ana.aged", now=NOW, age=120, used_ago=1)
+    real = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def call(self: BaseClient, name: str, params: dict[str, Any]) -> Any:
+        response = real(self, name, params)
+        if name == "GetCredentialReport":
+            text = response["Content"].decode()
+            response["Content"] = text.replace(",true,", ",maybe,", 1).encode()
+        return response
+
+    with mock.patch.object(BaseClient, "_make_api_call", call):
+        code = run("plan", "--json")
+
+    # Then the scan says the row was unreadable, that its user is not managed, and exits 2
+    printed = capsys.readouterr()
+    assert code == 2
+    assert "1 credential report row(s) could not be read" in printed.err
+    assert "not in the credential report as read" in printed.err

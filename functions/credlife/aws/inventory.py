@@ -133,7 +133,15 @@ class IamInventory:
                     permissions_boundary=detail.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn"),
                 )
             )
-        if details:
+        if details and report.rejected:
+            # Some of them may be the rejected rows' users: never say "newer" of a user that is not.
+            logger.warning(
+                "%d users are not in the credential report as read (%d rows could not be read; the others "
+                "are newer than the report): their credentials are not managed until a row reads",
+                len(details),
+                report.rejected,
+            )
+        elif details:
             # Created after the report was generated: their keys and passwords are unknown until the next
             # report, and nothing about them can be due yet.
             logger.info(
