@@ -191,3 +191,19 @@ def test_a_naive_creation_date_is_refused(vault: KeyVault) -> None:
     # Then the vault refuses before calling AWS
     with pytest.raises(ValueError, match="timezone-aware"):
         vault.store_new_key(user(), "AKIANEWKEY0000000002", SECRET, naive)
+
+
+def test_a_configured_reader_may_read_too(sm: SecretsManagerClient) -> None:
+    # Given a vault that names the owner's role as an extra reader of alice's secret
+    role = f"arn:aws:iam::{ACCOUNT}:role/team-alice"
+    vault = KeyVault(sm, automation_principal_arn=AUTOMATION, reader_of=lambda u: role)
+
+    # When a key is stored
+    name = vault.store_new_key(user(), "AKIANEWKEY0000000002", SECRET, CREATED)
+
+    # Then the policy lets the user, the automation and the role read, and denies everyone else
+    policy = json.loads(sm.get_resource_policy(SecretId=name)["ResourcePolicy"])
+    allow, deny = policy["Statement"]
+    readers = [user().arn, AUTOMATION, role]
+    assert allow["Principal"]["AWS"] == readers
+    assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == readers

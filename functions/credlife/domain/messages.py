@@ -93,6 +93,16 @@ def fetch_command(secret_name: str) -> str:
     return f"aws secretsmanager get-secret-value --secret-id {secret_name} --query SecretString --output text"
 
 
+def who_reads(user: str, reader: str | None) -> str:
+    """Whose credentials can run the fetch command: the secret's policy lets only the IAM user itself
+    (and the automation) read it, plus a configured reader role. A human owner's own login cannot."""
+    also = f", or as {reader} (configured reader)" if reader else ""
+    return (
+        f"run it with the credentials of the IAM user {user} itself (its current access key){also}; "
+        "nobody else may read the secret"
+    )
+
+
 def compose(
     facts: OutcomeFacts, owner: Owner, *, now: datetime, secret_name: str | None
 ) -> list[MessageItem]:
@@ -106,11 +116,11 @@ def compose(
     if action.credential not in _KEY_CREDENTIALS:
         return _credential_items(facts, owner, now)
     if kind is ActionKind.WARN and status in _DONE and action.warns_of is not None:
-        items.append(_item(facts, owner, now, Audience.OWNER, *_warn_text(action, secret)))
+        items.append(_item(facts, owner, now, Audience.OWNER, *_warn_text(action, secret, owner.reader)))
     elif kind in {ActionKind.ROTATE, ActionKind.DEACTIVATE, ActionKind.DELETE} and status in _DONE:
-        items.append(_item(facts, owner, now, Audience.OWNER, *_done_text(facts, secret)))
+        items.append(_item(facts, owner, now, Audience.OWNER, *_done_text(facts, secret, owner.reader)))
         if kind is ActionKind.DEACTIVATE and action.reason is Reason.KEY_REPLACED_OVERDUE:
-            title, todo = _done_text(facts, secret)
+            title, todo = _done_text(facts, secret, owner.reader)
             items.append(
                 _item(
                     facts,
@@ -236,10 +246,11 @@ def _credential_items(facts: OutcomeFacts, owner: Owner, now: datetime) -> list[
     return []
 
 
-def _warn_text(action: Action, secret: str | None) -> tuple[str, str]:
+def _warn_text(action: Action, secret: str | None, reader: str | None = None) -> tuple[str, str]:
     would = "would be" if action.dry_run else "will be"
     deadline = utc(action.deadline) if action.deadline else "-"
     fetch = f" `{fetch_command(secret)}`" if secret else " from Secrets Manager"
+    fetch += f" ({who_reads(action.user, reader)})"
     if action.warns_of is ActionKind.ROTATE:
         return (
             f"{would} rotated on {deadline}",
@@ -264,8 +275,9 @@ def _warn_text(action: Action, secret: str | None) -> tuple[str, str]:
     )
 
 
-def _done_text(facts: OutcomeFacts, secret: str | None) -> tuple[str, str]:
+def _done_text(facts: OutcomeFacts, secret: str | None, reader: str | None = None) -> tuple[str, str]:
     action = facts.action
+    reads = who_reads(action.user, reader)
     dry = facts.status == "dry_run"
     when = utc(action.due)
     if action.action is ActionKind.ROTATE:
@@ -278,14 +290,14 @@ def _done_text(facts: OutcomeFacts, secret: str | None) -> tuple[str, str]:
             title = f"was rotated: new key {new} is stored in secret {name}"
         return (
             title,
-            f"fetch the new key with `{fetch_command(name)}`, switch your workload to it and stop using "
-            f"the old key; the old key {'would be' if dry else 'is'} deactivated once unused, at the "
-            f"latest on {deadline}",
+            f"fetch the new key with `{fetch_command(name)}` ({reads}), switch your workload to it and "
+            f"stop using the old key; the old key {'would be' if dry else 'is'} deactivated once unused, "
+            f"at the latest on {deadline}",
         )
     if action.action is ActionKind.DEACTIVATE:
         verb = "would be deactivated" if dry else "was deactivated"
         todo = (
-            f"if a workload broke, switch it to the new key (`{fetch_command(secret)}`)"
+            f"if a workload broke, switch it to the new key (`{fetch_command(secret)}`; {reads})"
             if secret and action.reason in _REPLACED
             else "if a workload still needs this key, tell the security team now: it is deleted later"
         )
