@@ -43,6 +43,7 @@ class Reason(StrEnum):
     EXEMPT_PATH = "exempt_path"
     EXEMPT_BREAK_GLASS = "exempt_break_glass"
     EXEMPT_OWN_PRINCIPAL = "exempt_own_principal"
+    EXEMPT_LISTED = "exempt_listed"  # an entry of the settings' `policy.exemptions`
     ROOT_ACCESS_KEYS = "root_access_keys"
     ROOT_NO_MFA = "root_no_mfa"
     ROOT_RECENT_USE = "root_recent_use"
@@ -76,6 +77,7 @@ CONTROLS: dict[Reason, str] = {
     Reason.EXEMPT_PATH: "-",
     Reason.EXEMPT_BREAK_GLASS: "-",
     Reason.EXEMPT_OWN_PRINCIPAL: "-",
+    Reason.EXEMPT_LISTED: "-",
     Reason.ROOT_ACCESS_KEYS: "CIS 2.3 / IAM.4",
     Reason.ROOT_NO_MFA: "CIS 2.5 / IAM.9",
     Reason.ROOT_RECENT_USE: "CIS 2.2 / IAM.6",

@@ -17,6 +17,7 @@ from string import Template
 from typing import Any, Final
 
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
+from credlife.domain.exemptions import ENDING
 from credlife.domain.models import CredentialType
 from credlife.domain.owners import Owner
 
@@ -148,7 +149,22 @@ def compose(
         title = "rotation is waiting for room under the two-key quota"
         todo = "nothing; or delete the inactive key yourself to let the rotation happen at the next run"
         items.append(_item(facts, owner, now, Audience.OWNER, title, todo))
+    elif kind is ActionKind.EXEMPT and status == "reported" and action.stage == ENDING and action.deadline:
+        items.append(_item(facts, owner, now, Audience.OWNER, *_exemption_ending_text(action)))
     return items
+
+
+def _exemption_ending_text(action: Action) -> tuple[str, str]:
+    """The one dated notice before an exemption ends: from then on the usual rules apply, each again
+    with its own dated notice before anything disruptive."""
+    ends = action.deadline or action.due
+    return (
+        f"exemption ends on {utc(ends)}",
+        f"nothing if the exemption may end: from {utc(ends)} the usual lifecycle applies to the "
+        "credentials of this user (rotation, deactivation of unused keys), each step announced with its "
+        "own date first. If it is still needed, ask the person who approved it for a new end date "
+        "before then",
+    )
 
 
 #: Credentials whose messages are the access-key texts below (an exempt user's row is a "user" row).
@@ -310,7 +326,11 @@ def _item(
     facts: OutcomeFacts, owner: Owner, now: datetime, audience: Audience, title: str, todo: str
 ) -> MessageItem:
     action = facts.action
-    deadline = action.deadline if action.action in {ActionKind.WARN, ActionKind.ROTATE} else action.due
+    deadline = (
+        action.deadline
+        if action.action in {ActionKind.WARN, ActionKind.ROTATE, ActionKind.EXEMPT}
+        else action.due
+    )
     return MessageItem(
         id=_item_id(action, audience),
         audience=audience,
@@ -365,6 +385,8 @@ def _item_id(action: Action, audience: Audience) -> str:
     if action.action is ActionKind.WARN:
         deadline = action.deadline.astimezone(UTC).isoformat() if action.deadline else "-"
         what = f"warn:{action.warns_of.value if action.warns_of else '-'}:{action.stage}:{deadline}"
+    elif action.action is ActionKind.EXEMPT and action.deadline:  # once per exemption end date
+        what = f"exempt:{action.reason.value}:{action.deadline.astimezone(UTC).isoformat()}"
     else:
         what = f"{action.action.value}:{action.reason.value}"
     return f"{audience.value}|{action.user}|{created}|{what}|{mode}"

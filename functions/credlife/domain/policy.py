@@ -5,6 +5,7 @@ tests. Unknown fields are rejected so a typo in a config file is an error, not a
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,6 +13,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from credlife.domain.password_policy import PasswordPolicyBaseline
 
 Days = Annotated[int, Field(ge=0, le=3650)]
+
+
+class Exemption(BaseModel):
+    """One user left alone by the automation, for a reason someone approved, until a date (inclusive, UTC;
+    none: permanent, and reported as such). The owner is told `exemption_notice_days` before it ends; the
+    day after, the usual lifecycle resumes by itself (starting with a dated notice, never an action)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: str = Field(min_length=1, max_length=64, pattern=r"^[\w+=,.@-]+$")
+    reason: str = Field(min_length=1, max_length=256)
+    approved_by: str = Field(min_length=1, max_length=256)
+    until: date | None = None
 
 
 class Policy(BaseModel):
@@ -89,6 +103,11 @@ class Policy(BaseModel):
     break_glass_users: tuple[str, ...] = ()
     #: The project's own IAM users (if any); never acted on.
     own_principals: tuple[str, ...] = ()
+    #: Named exemptions with a reason, an approver and (usually) an end date. The exempt tag may carry the
+    #: same: `until=2026-06-30 approved=ciso@example.com reason=vendor appliance` (other values: permanent).
+    exemptions: tuple[Exemption, ...] = ()
+    #: The owner is told this many days before an exemption ends (one dated notice).
+    exemption_notice_days: Days = 14
 
     @field_validator(
         "rotation_warn_days",
