@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -97,7 +97,8 @@ def build_report(
     """Everything the three files show, from the plan rows, the users and the audit log."""
     users = tuple(users)
     kinds = {u.name: user_kind(u) for u in users}
-    rows = [_plan_row(a, kinds.get(a.user, "-")) for a in actions]
+    by_name = {u.name: u for u in users}
+    rows = [_with_facts(_plan_row(a, kinds.get(a.user, "-")), a, by_name.get(a.user), now) for a in actions]
     rows.extend(_ok_rows(users, actions, kinds, now))
     rows.sort(key=lambda r: (r["user"], r["credential"], r["key_created"] or "", r["action"]))
     taken = None if audit is None else tuple(_taken(audit))
@@ -108,7 +109,7 @@ def build_report(
         "chart-actions-taken": tuple(
             sorted(Counter(f"{t['action']}: {t['outcome']}" for t in taken or ()).items())
         ),
-        "chart-upcoming": _upcoming(actions),
+        "chart-upcoming": _upcoming(actions, now),
     }
     return Report(
         account_id=account_id,
@@ -157,8 +158,23 @@ def render_csv(report: Report) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in report.rows:
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
+        writer.writerow({k: csv_cell(row.get(k)) for k in COLUMNS})
     return out.getvalue()
+
+
+#: A spreadsheet reads a cell starting with one of these as a formula (CSV injection: a user name or a
+#: tag value like `=HYPERLINK(...)` would run when the CSV is opened).
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """The value as a CSV cell: None empty; text that a spreadsheet would read as a formula prefixed with
+    an apostrophe (shown as text, never evaluated)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def render_json(report: Report) -> str:
@@ -188,7 +204,9 @@ def render_html(report: Report) -> str:
             "Actions taken (audit log)" if report.taken is not None else "Actions taken (no audit log)",
             report.charts["chart-actions-taken"],
         ),
-        _bar_chart("chart-upcoming", "Upcoming actions by date", report.charts["chart-upcoming"]),
+        _bar_chart(
+            "chart-upcoming", "Actions: overdue, then upcoming by week", report.charts["chart-upcoming"]
+        ),
         "</div></section>",
         '<section id="controls"><h2>Controls</h2>',
         '<table id="control-summary"><thead><tr><th>Control</th><th>CIS</th><th>Security Hub</th>'
@@ -392,14 +410,52 @@ def _unused(users: Sequence[User], now: datetime, days: int) -> tuple[tuple[str,
     )
 
 
-def _upcoming(actions: Sequence[Action]) -> tuple[tuple[str, int], ...]:
-    dates: Counter[str] = Counter()
+#: Upcoming actions are drawn by week for this many weeks, the rest as one "later" bar: the chart's height
+#: is bounded whatever the account's size.
+UPCOMING_WEEKS: Final = 12
+OVERDUE: Final = "overdue or due now"
+LATER: Final = "later"
+
+
+def _upcoming(actions: Sequence[Action], now: datetime) -> tuple[tuple[str, int], ...]:
+    """Overdue actions (due at or before now) apart, then upcoming ones by ISO week (labelled by its
+    Monday), then one "later" bar: at most UPCOMING_WEEKS + 2 bars."""
+    overdue, later = 0, 0
+    weeks: Counter[str] = Counter()
+    this_monday = (now.astimezone(UTC) - timedelta(days=now.astimezone(UTC).weekday())).date()
     for action in actions:
-        if action.action.value in _INFORMATIONAL:
+        if action.action.value in _INFORMATIONAL or action.action is ActionKind.ADVISE:
             continue
         when = action.deadline if action.action is ActionKind.WARN and action.deadline else action.due
-        dates[when.astimezone(UTC).strftime("%Y-%m-%d")] += 1
-    return tuple(sorted(dates.items()))
+        if when <= now:
+            overdue += 1
+            continue
+        monday = (when.astimezone(UTC) - timedelta(days=when.astimezone(UTC).weekday())).date()
+        if (monday - this_monday).days // 7 >= UPCOMING_WEEKS:
+            later += 1
+        else:
+            weeks[f"week of {monday.isoformat()}"] += 1
+    bars = [(OVERDUE, overdue)] if overdue else []
+    bars.extend(sorted(weeks.items()))
+    if later:
+        bars.append((LATER, later))
+    return tuple(bars)
+
+
+def _with_facts(row: dict[str, Any], action: Action, user: User | None, now: datetime) -> dict[str, Any]:
+    """A finding row with its credential's age and last use, as the `ok` rows have them."""
+    if user is None:
+        return row
+    if action.credential is CredentialType.ACCESS_KEY and action.key_created is not None:
+        created = _second(action.key_created)
+        key = next((k for k in user.access_keys if _second(k.created) == created), None)
+        if key is not None:
+            row["last_used"] = _iso(key.last_used)
+            row["age_days"] = (now - key.created).days
+    elif action.credential is CredentialType.PASSWORD and user.login_profile is not None:
+        row["last_used"] = _iso(user.login_profile.last_used)
+        row["age_days"] = (now - user.login_profile.created).days
+    return row
 
 
 # -- rendering helpers --------------------------------------------------------------------------------

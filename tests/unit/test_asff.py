@@ -90,7 +90,10 @@ def test_a_finding_carries_the_asff_fields_security_hub_requires() -> None:
             "CIS AWS Foundations Benchmark 2.12",
             "AWS Foundational Security Best Practices IAM.3",
         ],
+        "SecurityControlId": "IAM.3",
     }
+    assert finding["Remediation"]["Recommendation"]["Text"].startswith("Rotate the key")
+    assert finding["Remediation"]["Recommendation"]["Url"].endswith("iam-controls.html#iam-3")
     assert finding["Resources"][0]["Type"] == "AwsIamAccessKey"
     assert finding["Resources"][0]["Id"] == "AKIAAGED"
     assert finding["CreatedAt"] == "2026-06-01T12:00:00.000Z"
