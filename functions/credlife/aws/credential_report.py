@@ -129,10 +129,11 @@ def parse_credential_report(text: str) -> CredentialReport:
     users: list[ReportRow] = []
     root: ReportRow | None = None
     rejected = 0
-    for record in reader:
+    for raw in reader:
         line = reader.line_num
-        if record.get("__extra__") is not None:
-            record = _realigned(header, record)
+        record: Mapping[str, str | list[str] | None] = raw
+        if raw.get("__extra__") is not None:
+            record = _realigned(list(header), raw)
         try:
             row = _parse_row(record)
         except _RowError as error:
