@@ -357,10 +357,12 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     from pathlib import Path
 
     from credlife.aws.errors import NotFound
+    from credlife.domain.owners import resolve_owner
     from credlife.publishing import ACTIONS_TAKEN_WINDOW
     from credlife.report import build_report, write_report
 
     runtime = _runtime(args)
+    owner_rules = runtime.settings.notifications.owner_rules()
     now = datetime.now(UTC)
     with _scan(args, runtime) as scan:
         summary, snapshot, resolved = runtime.service.plan_with_snapshot(now, allow_missing_state=True)
@@ -378,6 +380,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         users=[resolved.get(u.name, u) for u in snapshot.users],
         audit=audit,
         unused_after_days=runtime.service.policy.unused_after_days,
+        owner_of=lambda user: resolve_owner(user, owner_rules).address,
     )
     written = write_report(report, Path(args.out))
     failures = [*summary.failures, *scan.refusals(), *_unreadable(runtime)]
