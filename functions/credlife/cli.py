@@ -368,7 +368,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         summary, snapshot, resolved = runtime.service.plan_with_snapshot(now, allow_missing_state=True)
         try:
             audit = runtime.state.audit_log(
-                summary.account_id, since=now - ACTIONS_TAKEN_WINDOW, phase="result"
+                summary.account_id, since=now - 3 * ACTIONS_TAKEN_WINDOW, phase="result"
             )
         except NotFound:  # no state table yet: no actions were ever taken
             audit = None
@@ -381,6 +381,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         audit=audit,
         unused_after_days=runtime.service.policy.unused_after_days,
         owner_of=lambda user: resolve_owner(user, owner_rules).address,
+        audit_days=3 * ACTIONS_TAKEN_WINDOW.days,  # the trend's 30 and 90 days
     )
     written = write_report(report, Path(args.out))
     failures = [*summary.failures, *scan.refusals(), *_unreadable(runtime)]

@@ -72,6 +72,8 @@ class Report:
     #: Actions taken, from the audit log (result entries); None: no audit log (no state table).
     taken: tuple[dict[str, Any], ...] | None
     charts: Mapping[str, tuple[tuple[str, int], ...]]
+    #: How many days back `taken` reaches (the audit window read).
+    audit_days: int = 30
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ def build_report(
     audit: Sequence[AuditEntry] | None,
     unused_after_days: int = 45,
     owner_of: Callable[[User], str] | None = None,
+    audit_days: int = 30,
 ) -> Report:
     """Everything the three files show, from the plan rows, the users and the audit log. `owner_of`
     names each user's owner (the notices' owner rules); without it the owner column says "-"."""
@@ -113,7 +116,7 @@ def build_report(
         "chart-mfa-coverage": _mfa_coverage(users),
         "chart-unused": _unused(users, now, unused_after_days),
         "chart-actions-taken": tuple(
-            sorted(Counter(f"{t['action']}: {t['outcome']}" for t in taken or ()).items())
+            sorted(Counter(f"{t['action']}: {t['outcome']}" for t in _within(taken or (), now, 30)).items())
         ),
         "chart-upcoming": _upcoming(actions, now),
     }
@@ -125,6 +128,7 @@ def build_report(
         controls=tuple(control_summary(rows)),
         taken=taken,
         charts=charts,
+        audit_days=audit_days,
     )
 
 
@@ -483,6 +487,13 @@ _POPULATION: Final = {
     "IAM.8": "password",
 }
 SEVERITIES: Final = ("critical", "high", "medium", "low", "info")
+#: The windows of the actions-taken trend (each shown when the audit read reaches that far).
+TREND_DAYS: Final = (30, 90)
+
+
+def _within(taken: Iterable[Mapping[str, Any]], now: datetime, days: int) -> list[Mapping[str, Any]]:
+    since = _iso(now - timedelta(days=days)) or ""
+    return [t for t in taken if str(t.get("at") or "") >= since]
 
 
 def summary(report: Report) -> dict[str, Any]:
@@ -511,7 +522,13 @@ def summary(report: Report) -> dict[str, Any]:
         "severity": {level: severity.get(level, 0) for level in SEVERITIES},
         "exempt_dated": sum(1 for r in exempt if r["deadline"]),
         "exempt_permanent": sum(1 for r in exempt if not r["deadline"]),
-        "taken": None if report.taken is None else len(report.taken),
+        "taken": None
+        if report.taken is None
+        else {
+            days: len(_within(report.taken, report.generated_at, days))
+            for days in TREND_DAYS
+            if days <= report.audit_days
+        },
     }
 
 
@@ -531,8 +548,11 @@ def _summary_band(report: Report) -> str:
         f'<div class="tile"><b>{facts["exempt_dated"] + facts["exempt_permanent"]}</b> exempt<br>'
         f"<small>{facts['exempt_dated']} dated, {facts['exempt_permanent']} permanent</small></div>"
     )
-    taken = "no audit log" if facts["taken"] is None else f"{facts['taken']} in the last 30 days"
-    cells.append(f'<div class="tile"><b>actions taken</b><br><small>{e(taken)}</small></div>')
+    if facts["taken"] is None:
+        taken = "no audit log"
+    else:
+        taken = ", ".join(f"{count} in {days} d" for days, count in facts["taken"].items())
+    cells.append(f'<div class="tile" id="trend"><b>actions taken</b><br><small>{e(taken)}</small></div>')
     return f'<section id="summary" class="band">{"".join(cells)}</section>'
 
 

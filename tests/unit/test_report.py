@@ -13,7 +13,7 @@ import pytest
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
 from credlife.domain.models import AccessKey, CredentialType, KeyStatus, LoginProfile, User
 from credlife.ports import AuditEntry
-from credlife.report import CHART_IDS, build_report, render_csv, render_html, render_json
+from credlife.report import CHART_IDS, build_report, render_csv, render_html, render_json, summary
 from tests.builders import ACCOUNT, NOW, days
 
 
@@ -173,3 +173,45 @@ def test_the_upcoming_chart_is_bounded_and_keeps_overdue_apart() -> None:
     assert len(bars) <= 14
     assert all(label.startswith("week of ") for label, _ in bars[1:-1])
     assert sum(count for _, count in bars) == 2000
+
+
+def test_the_summary_band_shows_the_30_and_90_day_trend_of_actions_taken() -> None:
+    # Given results in the audit trail 10, 50 and 100 days ago, read 90 days back
+    user, action = aged_key_user("ana")
+    entries = [
+        AuditEntry(
+            at=NOW - days(ago), phase="result", run_id=f"r{ago}", action=action.as_row(), outcome="applied"
+        )
+        for ago in (10, 50, 100)
+    ]
+    report = build_report(
+        account_id=ACCOUNT, now=NOW, dry_run=False, actions=[], users=[user], audit=entries, audit_days=90
+    )
+
+    # When the summary is taken
+    facts = summary(report)
+
+    # Then the trend counts each window; the chart keeps to the last 30 days
+    assert facts["taken"] == {30: 1, 90: 2}
+    assert report.charts["chart-actions-taken"] == (("rotate: applied", 1),)
+    assert "1 in 30 d, 2 in 90 d" in render_html(report)
+    # ... and a report whose audit read reaches only 30 days shows no 90-day figure
+    short = build_report(account_id=ACCOUNT, now=NOW, dry_run=False, actions=[], users=[user], audit=entries)
+    assert summary(short)["taken"] == {30: 1}
+
+
+def test_share_compliant_per_control_counts_credentials_not_rows() -> None:
+    # Given two users' keys: one due for rotation, one fine
+    aged, action = aged_key_user("ana")
+    young = User(
+        name="bo",
+        arn=f"arn:aws:iam::{ACCOUNT}:user/bo",
+        access_keys=(AccessKey(created=NOW - days(5), status=KeyStatus.ACTIVE, last_used=NOW),),
+    )
+    report = build_report(
+        account_id=ACCOUNT, now=NOW, dry_run=True, actions=[action], users=[aged, young], audit=None
+    )
+
+    # Then two of the three access keys (ana has a young one too) comply with IAM.3, all with IAM.22
+    assert summary(report)["compliant"] == {"IAM.3": (2, 3), "IAM.22": (3, 3)}
+    assert summary(report)["severity"] == {"critical": 0, "high": 0, "medium": 1, "low": 0, "info": 0}
