@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from credlife.domain.actions import CIS_BENCHMARK, SECURITY_HUB_STANDARD
 from credlife.domain.models import AccessKey, User
 from credlife.report import Report
 
@@ -369,9 +370,9 @@ def _finding(
     account = report.account_id
     at = _iso(report.generated_at)
     control = hub or (f"CIS.{cis}" if cis else reason)
-    requirements = [f"CIS AWS Foundations Benchmark {c.strip()}" for c in cis.split(",") if c.strip()]
+    requirements = [f"{CIS_BENCHMARK} {c.strip()}" for c in cis.split(",") if c.strip()]
     if hub:
-        requirements.append(f"AWS Foundational Security Best Practices {hub}")
+        requirements.append(f"{SECURITY_HUB_STANDARD} {hub}")
     return {
         "SchemaVersion": SCHEMA_VERSION,
         "Id": f"credlife/{account}/{user}/{credential}/{credential_id}/{control}",

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from credlife.domain.actions import Action, ActionKind
+from credlife.domain.actions import CIS_BENCHMARK, SECURITY_HUB_STANDARD, Action, ActionKind
 from credlife.domain.advice import user_kind
 from credlife.domain.models import CredentialType, User
 from credlife.ports import AuditEntry
@@ -220,6 +220,7 @@ def render_html(report: Report) -> str:
         ),
         "</div></section>",
         '<section id="controls"><h2>Controls</h2>',
+        f'<p class="meta">CIS numbers: {e(CIS_BENCHMARK)}. Security Hub ids: {e(SECURITY_HUB_STANDARD)}.</p>',
         '<table id="control-summary"><thead><tr><th>Control</th><th>CIS</th><th>Security Hub</th>'
         "<th>Reasons</th><th>Findings</th><th>Users</th></tr></thead><tbody>",
     ]

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from credlife.config import Settings
-from credlife.domain.actions import CONTROLS, Reason
+from credlife.domain.actions import CIS_BENCHMARK, CONTROLS, SECURITY_HUB_STANDARD, Reason
 
 #: Meanings of fields whose model carries no `#:` comment for them.
 _MEANINGS: dict[str, str] = {
@@ -113,8 +113,8 @@ def render() -> str:
         "One schema for the Lambda functions (environment), the CLI (`--config FILE`, JSON or YAML) and the",
         "tests: `credlife.config.Settings`. Unknown fields are errors. Days are whole days; durations are",
         "measured in UTC. Nested fields are written with dots (`policy.notice_days` is",
-        "`policy: {notice_days: 7}` in a file). The controls are AWS Security Hub control ids, with the CIS",
-        "AWS Foundations Benchmark recommendation numbers the project maps them to.",
+        "`policy: {notice_days: 7}` in a file). The standards are the project's controls: recommendation",
+        f"numbers of the {CIS_BENCHMARK} and control ids of {SECURITY_HUB_STANDARD}.",
         "",
         "| field | type | default | meaning | standard |",
         "|---|---|---|---|---|",

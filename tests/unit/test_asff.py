@@ -87,8 +87,8 @@ def test_a_finding_carries_the_asff_fields_security_hub_requires() -> None:
     assert finding["Compliance"] == {
         "Status": "FAILED",
         "RelatedRequirements": [
-            "CIS AWS Foundations Benchmark 2.12",
-            "AWS Foundational Security Best Practices IAM.3",
+            "CIS AWS Foundations Benchmark v7.0.0 2.12",
+            "AWS Foundational Security Best Practices v1.0.0 IAM.3",
         ],
         "SecurityControlId": "IAM.3",
     }

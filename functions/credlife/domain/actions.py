@@ -63,6 +63,12 @@ class Reason(StrEnum):
     NO_PERMISSIONS_BOUNDARY = "no_permissions_boundary"
 
 
+#: The benchmark whose recommendation numbers `CONTROLS` gives (2.11 unused credentials and 2.12 access
+#: key rotation are numbered so in v7.0.0; v3.0.0 and v4.0.1 numbered them 1.12 and 1.14).
+CIS_BENCHMARK = "CIS AWS Foundations Benchmark v7.0.0"
+#: The Security Hub standard whose control ids (`IAM.3`, ...) `CONTROLS` gives.
+SECURITY_HUB_STANDARD = "AWS Foundational Security Best Practices v1.0.0"
+
 #: Reason code → the CIS AWS Foundations / AWS Security Hub controls it satisfies (DESIGN §3).
 CONTROLS: dict[Reason, str] = {
     Reason.KEY_ROTATION_DUE: "CIS 2.12 / IAM.3",
