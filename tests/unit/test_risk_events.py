@@ -136,13 +136,17 @@ class TestRobustParsing:
     @pytest.mark.parametrize(
         "mutate",
         [
-            lambda e: e.update({"source": "aws.ec2", "detail-type": "AWS API Call via CloudTrail"})
-            or e["detail"].update(eventSource="ec2.amazonaws.com", eventName="RunInstances"),
+            lambda e: (
+                e.update({"source": "aws.ec2", "detail-type": "AWS API Call via CloudTrail"})
+                or e["detail"].update(eventSource="ec2.amazonaws.com", eventName="RunInstances")
+            ),
             lambda e: e.update({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
             lambda e: e["detail"].update(eventName="CredentialChallenge"),
             lambda e: e["detail"].update(eventName="UserAuthentication"),
-            lambda e: e["detail"].update(eventSource="sso.amazonaws.com", eventName="Authenticate")
-            or e.update(source="aws.sso"),
+            lambda e: (
+                e["detail"].update(eventSource="sso.amazonaws.com", eventName="Authenticate")
+                or e.update(source="aws.sso")
+            ),
         ],
     )
     def test_out_of_scope_events_are_ignored_not_malformed(self, mutate: Any) -> None:

@@ -431,9 +431,8 @@ def _iam_call(event: CloudTrailEvent, view: RiskView, policy: RiskPolicy) -> lis
         return []
     params = event.params or {}
     target = params.get("userName")
-    out: list[Finding] = []
-    if not _trusted(event, policy):
-        out.extend(_escalation(event, view, policy, caller))
+    # escalation is judged whoever the caller is: no principal of the project ever grants these
+    out = _escalation(event, view, policy, caller)
     if event.event_name in _MFA_REMOVAL:
         device = params.get("serialNumber", "an MFA device")
         subject = target or device.rsplit("/", 1)[-1]
