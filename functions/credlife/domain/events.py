@@ -57,8 +57,6 @@ IAM_EVENT_NAMES: Final = frozenset(
         "PutGroupPolicy",
         "AttachRolePolicy",
         "PutRolePolicy",
-        "CreateUser",
-        "UpdateAssumeRolePolicy",
     }
 )
 
