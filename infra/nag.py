@@ -109,6 +109,13 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
             "DetachUserPolicy is conditioned on iam:PolicyARN being that one policy.",
         ),
         Acknowledged(
+            EVENTS_POLICY,
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::{account}:group/*]",
+            "Privilege escalation: when a user is added to a group, the event monitor reads that group's "
+            "attached and inline policies (read-only List/Get) to see whether it grants administrator "
+            "equivalence; any group may be the one.",
+        ),
+        Acknowledged(
             EVENTS_FUNCTION,
             "AwsSolutions-L1",
             "Pinned to python3.12 to match the AWS-published Powertools layer, like the scanner.",
