@@ -1,7 +1,7 @@
 """Event Lambda: console sign-ins (`aws.signin`) and IAM API calls (`aws.iam`) from CloudTrail via
 EventBridge → risk rules → security topic.
 
-Thin on purpose: split the input into events at the edge (Powertools data classes), hand each to the
+Thin on purpose: split the input into events at the edge, hand each to the
 `RiskMonitor` (which normalises it, consults the state table, applies the pure rules, alerts), emit one
 metric per reason code. The clock is each event's `eventTime`. Accepts one EventBridge event (the normal
 case), a list of them, or an SQS batch whose bodies are EventBridge events; one bad record never loses the
@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credlife.aws.risk_factory import EventRuntime, build_event_runtime
@@ -73,24 +72,23 @@ def split(event: Any) -> Iterator[Any]:
     if isinstance(event, list):
         yield from event
         return
+    # plain dict access, not Powertools' event data classes: importing that package loads every event
+    # source's class and costs the cold start more than the whole split
     if isinstance(event, dict) and isinstance(event.get("Records"), list):
-        batch = SQSEvent(event)
-        for index, record in enumerate(event["Records"]):
+        for record in event["Records"]:
             if isinstance(record, dict) and "body" in record:
-                yield _body(batch, index)
+                yield _body(record.get("body"))
             else:
                 yield record  # a CloudTrail log file's record
         return
     if isinstance(event, dict) and "detail" in event:
-        parsed = EventBridgeEvent(event)
-        logger.append_keys(event_source=str(parsed.get("source"))[:64])
-        yield parsed.raw_event
+        logger.append_keys(event_source=str(event.get("source"))[:64])
+        yield event
         return
     yield event
 
 
-def _body(batch: SQSEvent, index: int) -> Any:
-    body = batch["Records"][index].get("body")
+def _body(body: Any) -> Any:
     if not isinstance(body, str):
         return body
     try:
