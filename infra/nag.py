@@ -163,6 +163,12 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
     return (
         *scanner,
         Acknowledged(
+            "MemberEventsPolicy",
+            "AwsSolutions-EVB1",
+            "Principal '*' is conditioned on aws:PrincipalOrgID (only the organization's accounts may put "
+            "events); the rule cannot read the condition because the organization id is a parameter.",
+        ),
+        Acknowledged(
             WORKER_POLICY,
             f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::*:role/{role_name}]",
             "The account worker assumes the member role in whichever organization account a message names; "

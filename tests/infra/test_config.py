@@ -64,7 +64,10 @@ def test_context_from_the_command_line_is_a_json_string() -> None:
         ({"sender_email": "not-an-address"}, "sender_email must be an email address"),
         ({"notifications": []}, "notifications must be a JSON object"),
         ({"risk": "x"}, "risk must be a JSON object"),
-        ({"signin_regions": "us-east-2"}, "signin_regions must be \"default-enabled\" or a list of region names"),
+        (
+            {"signin_regions": "us-east-2"},
+            'signin_regions must be "default-enabled" or a list of region names',
+        ),
         ({"signin_regions": ["us-east-1"]}, "must not name the home region us-east-1"),
         ({"signin_regions": ["eu-west-1", "eu-west-1"]}, "names a region twice"),
         ({"create_trail": "yes"}, "create_trail must be true or false"),

@@ -240,7 +240,8 @@ def test_unencodable_text_never_breaks_the_history_write(state: DynamoSigninStat
     # Then the history with its agent family is written and read back
     assert state.save_history(ACCOUNT, "alice", remember(None, event, POLICY), POLICY)
     loaded = state.load_history(ACCOUNT, "alice")
-    assert loaded is not None and len(loaded.known_agents) == 1
+    assert loaded is not None
+    assert len(loaded.known_agents) == 1
 
 
 def test_missing_table_is_a_typed_error(dynamodb: DynamoDBClient) -> None:

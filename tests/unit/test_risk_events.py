@@ -155,7 +155,9 @@ class TestRobustParsing:
         with pytest.raises(IgnoredEvent):
             normalise(event)
         result = RiskMonitor(MemorySigninState(), RiskPolicy()).process(event)
-        assert result.ignored and result.findings == [] and result.verdict == "ignored"
+        assert result.ignored
+        assert result.findings == []
+        assert result.verdict == "ignored"
 
     def test_bare_record_of_another_service_is_ignored(self) -> None:
         record = signin(bare=True)
@@ -172,7 +174,8 @@ class TestRobustParsing:
     def test_deeply_nested_body_is_malformed_not_an_exception(self) -> None:
         deep = "[" * 100_000 + "]" * 100_000
         result = RiskMonitor(MemorySigninState(), RiskPolicy()).process(deep)
-        assert result.verdict == "malformed" and result.errors == []
+        assert result.verdict == "malformed"
+        assert result.errors == []
 
     def test_huge_fields_are_truncated(self) -> None:
         event = signin(agent="A" * 5_000_000)

@@ -470,9 +470,9 @@ def _trusted(event: CloudTrailEvent, policy: RiskPolicy) -> bool:
     if trusted and (event.actor_arn in trusted or event.issuer_arn in trusted):
         return True
     issuer = event.issuer_arn
-    return bool(policy.trusted_role_names and issuer and ":role/" in issuer) and (
-        issuer.rsplit("/", 1)[-1] in policy.trusted_role_names
-    )
+    if not policy.trusted_role_names or not issuer or ":role/" not in issuer:
+        return False
+    return issuer.rsplit("/", 1)[-1] in policy.trusted_role_names
 
 
 _ATTACH: Final = frozenset({"AttachUserPolicy", "AttachGroupPolicy", "AttachRolePolicy"})
