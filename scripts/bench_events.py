@@ -294,12 +294,12 @@ def main() -> int:
         print(f"{label:<26} {args.events:>8} {median:>10} {p99:>8} {worst:>8}")
     print(f"risky share of the synthetic mix: {monitor['risky_share']:.1%}")
     print(f"{'cold import (median ms)':<36} {'with bytecode':>14} {'without':>8}")
-    for module, figures in imports.items():
+    for module, timing in imports.items():
         print(
-            f"{module:<36} {figures['with_bytecode']['median_ms']:>14} "
-            f"{figures['without_bytecode']['median_ms']:>8}"
+            f"{module:<36} {timing['with_bytecode']['median_ms']:>14} "
+            f"{timing['without_bytecode']['median_ms']:>8}"
         )
-    slowest = max(f["without_bytecode"]["median_ms"] for f in imports.values())
+    slowest = max(t["without_bytecode"]["median_ms"] for t in imports.values())
     verdict = "met" if slowest <= COLD_IMPORT_TARGET_MS else "MISSED"
     print(
         f"target cold import <= {COLD_IMPORT_TARGET_MS} ms (without bytecode, the slowest handler): {verdict}"

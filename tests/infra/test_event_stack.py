@@ -303,7 +303,7 @@ def test_root_activity_rule_targets_the_event_function(synth: Synth) -> None:
     (rule,) = [
         r
         for r in synth.resources("AWS::Events::Rule").values()
-        if r["Properties"]["EventPattern"] == ROOT_PATTERN
+        if r["Properties"].get("EventPattern") == ROOT_PATTERN
     ]
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == arn(synth, synth.stack.event_monitor.function)

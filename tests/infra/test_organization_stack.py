@@ -312,6 +312,6 @@ def test_member_accounts_forward_signins_iam_calls_and_root_activity_to_the_home
         assert rule["Condition"] == "ForwardsToHome"
     # And the home bus accepts events from principals of the organization only
     (policy,) = synth.resources("AWS::Events::EventBusPolicy").values()
-    props = policy["Properties"]
-    assert (props["Action"], props["Principal"]) == ("events:PutEvents", "*")
-    assert props["Condition"]["Key"] == "aws:PrincipalOrgID"
+    statement = policy["Properties"]["Statement"]
+    assert (statement["Action"], statement["Principal"]) == ("events:PutEvents", "*")
+    assert list(statement["Condition"]["StringEquals"]) == ["aws:PrincipalOrgID"]

@@ -30,7 +30,9 @@ class Publisher:
 
 
 class Facts:
-    def __init__(self, admin_groups: set[str] = frozenset(), console_users: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self, admin_groups: frozenset[str] = frozenset(), console_users: frozenset[str] = frozenset()
+    ) -> None:
         self.admin_groups = admin_groups
         self.console_users = console_users
 
@@ -176,7 +178,7 @@ class TestPrivilegeEscalation:
         assert grants_admin(document) is False
 
     def test_user_added_to_an_admin_group(self) -> None:
-        m, _ = make(facts=Facts(admin_groups={"admins"}))
+        m, _ = make(facts=Facts(admin_groups=frozenset({"admins"})))
         results = run(
             m,
             [
@@ -189,7 +191,7 @@ class TestPrivilegeEscalation:
     def test_console_password_for_a_user_that_never_had_one(self) -> None:
         # Given a trusted admin role (no "changed by other" alert) creating passwords
         policy = RiskPolicy(trusted_actor_arns=(f"arn:aws:iam::{ACCOUNT}:role/OpsAdmin",))
-        m, _ = make(policy, facts=Facts(console_users={"alice"}))
+        m, _ = make(policy, facts=Facts(console_users=frozenset({"alice"})))
         actor = role_session("OpsAdmin", "ops")
         results = run(
             m,

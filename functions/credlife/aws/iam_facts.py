@@ -68,11 +68,7 @@ class IamFacts:
                     return True
             names = self._call("ListGroupPolicies", lambda: self._iam.list_group_policies(GroupName=group))
             for name in names.get("PolicyNames", [])[:20]:
-                document = self._call(
-                    "GetGroupPolicy",
-                    lambda name=name: self._iam.get_group_policy(GroupName=group, PolicyName=name),  # type: ignore[misc]
-                ).get("PolicyDocument")
-                if grants_admin(_document(document)):
+                if grants_admin(_document(self._group_policy(group, name))):
                     return True
         except NotFound:
             return None
@@ -87,6 +83,12 @@ class IamFacts:
         except NotFound:
             return None
         return found.get("PasswordLastUsed") is not None
+
+    def _group_policy(self, group: str, name: str) -> Any:
+        found = self._call(
+            "GetGroupPolicy", lambda: self._iam.get_group_policy(GroupName=group, PolicyName=name)
+        )
+        return found.get("PolicyDocument")
 
     @staticmethod
     def _call(operation: str, call: Any) -> Any:
