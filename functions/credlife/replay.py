@@ -65,7 +65,7 @@ def read(path: Path) -> Iterator[tuple[int | None, Any]]:
         return
     try:
         loaded = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) < 2:
             yield None, Unjudgeable("not JSON")

@@ -287,6 +287,14 @@ class TestBadInput:
         result = monitor.invoke(event)
         assert all(r["reasons"] == ["malformed"] for r in result["results"])
 
+    def test_a_deeply_nested_sqs_body_is_one_malformed_record(self, monitor: Monitor) -> None:
+        deep = "[" * 200_000 + "]" * 200_000  # json.loads raises RecursionError, not ValueError
+        good = json.dumps(sample("signin-iam-user-no-mfa.json"))
+        result = monitor.invoke(
+            {"Records": [{"messageId": "1", "body": deep}, {"messageId": "2", "body": good}]}
+        )
+        assert [r["verdict"] for r in result["results"]] == ["malformed", "risky"]
+
     def test_one_bad_record_in_a_batch_loses_no_other(self, monitor: Monitor) -> None:
         # Given an SQS batch: a good risky event, a non-JSON body, a truncated one, another risky event
         good = json.dumps(sample("signin-iam-user-no-mfa.json"))

@@ -157,7 +157,7 @@ def unwrap(event: Any) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
     if isinstance(event, str | bytes):
         try:
             event = json.loads(event)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise MalformedEvent("not JSON") from None
     if not isinstance(event, Mapping):
         raise MalformedEvent(f"an event must be a JSON object, not {type(event).__name__}")

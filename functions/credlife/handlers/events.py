@@ -93,7 +93,7 @@ def _body(body: Any) -> Any:
         return body
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return body  # judged malformed by the monitor
 
 
