@@ -378,7 +378,7 @@ class RiskMonitor:
                     result, "count_failure", state.count_failure, account, subject, event.at, policy
                 )
             if ip:
-                # hidden user names (a name that does not exist) still count as one more guessed name
+                # a hidden user name is not a name: it counts toward the source's failures, not its users
                 named = user_subject(user) if user else (event.actor_name or "").casefold() or None
                 by_ip = self._guard(
                     result,

@@ -271,6 +271,7 @@ class TestGuessing:
         (brute,) = [f for f in results[-1].findings if f.reason.value == "brute_force"]
         assert brute.dedupe_key == "IP#2001:db8:1:2::/64"
         assert ip_subject("198.51.100.7") == "198.51.100.7"
+        assert ip_subject("::ffff:198.51.100.7") == "198.51.100.7"  # IPv4-mapped: one host
         assert ip_subject("not-an-ip:") == "not-an-ip:"
 
     def test_password_spraying_one_source_many_users(self) -> None:

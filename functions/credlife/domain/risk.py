@@ -406,10 +406,12 @@ def ip_subject(ip: str) -> str:
     if ":" not in ip:
         return ip
     try:
-        network = ipaddress.IPv6Network(f"{ip.strip()}/64", strict=False)
+        address = ipaddress.IPv6Address(ip.strip())
     except ValueError:
         return ip
-    return str(network)
+    if address.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is one IPv4 host, not a /64 of them
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
 
 
 def _iam_call(event: CloudTrailEvent, view: RiskView, policy: RiskPolicy) -> list[Finding]:
