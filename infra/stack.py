@@ -123,8 +123,10 @@ class CredentialLifecycleStack(Stack):
             self.rotate_now.role.role_arn,
             self.event_monitor.role.role_arn,
         ]
-        if self.worker is not None:
+        if self.worker is not None and config.organization is not None:
             own_roles.append(self.worker.role.role_arn)
+            # the member role acts in every member account (events forwarded here are judged here)
+            own_roles.append(f"arn:{self.partition}:iam::*:role/{config.organization.member_role_name}")
         self.event_monitor.function.add_environment("CREDLIFE_OWN_PRINCIPAL_ARNS", Fn.join(",", own_roles))
         self.notifications.alarm_on_metric(
             "EventMonitorDegradedAlarm",

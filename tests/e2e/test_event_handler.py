@@ -262,6 +262,42 @@ class TestOwnPrincipals:
         assert monitor.alerts() == []
 
 
+class TestOrganization:
+    MEMBER = "210987654321"
+
+    def member(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The sample as the member account's forwarding rule delivers it to the home bus."""
+        event = json.loads(json.dumps(event).replace(ACCOUNT, self.MEMBER))
+        return event
+
+    def test_member_events_are_judged_with_the_member_account(self, monitor: Monitor) -> None:
+        # Given the lifecycle deleted dora's console password in the member account (its own partition)
+        at = datetime(2026, 5, 29, 6, 0, tzinfo=UTC)
+        DynamoStateStore(TABLE, monitor.aws.dynamodb).record_credential_state(
+            self.MEMBER, "dora", "password", "console", at={"deleted_at": at}
+        )
+        # When the member's sign-in of dora and a key creation there arrive at the home monitor
+        results = [
+            monitor.invoke(self.member(sample(name)))["results"][0]
+            for name in ("signin-disabled-user.json", "iam-create-access-key-other-user.json")
+        ]
+        # Then both are judged as the member's: the join reads the member's records, alerts name it
+        assert [(r["account"], r["reasons"]) for r in results] == [
+            (self.MEMBER, ["disabled_user_signin"]),
+            (self.MEMBER, ["key_created_for_other_user"]),
+        ]
+        assert {message["who"]["account"] for _, message, _ in monitor.alerts()} == {self.MEMBER}
+        # and the same sign-in in the home account (no deletion there) is quiet
+        assert monitor.invoke(sample("signin-disabled-user.json"))["risky"] == 0
+
+    def test_the_member_role_is_trusted_in_every_account(
+        self, monitor: Monitor, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("CREDLIFE_OWN_PRINCIPAL_ARNS", "arn:aws:iam::*:role/OpsAdmin")
+        event_handler.use_runtime(None)
+        assert monitor.invoke(self.member(sample("iam-create-access-key-by-role.json")))["risky"] == 0
+
+
 class TestOutOfScope:
     @pytest.mark.parametrize("path", sorted(p.name for p in EVENTS.glob("ignored-*.json")))
     def test_ignored_sample_is_counted_ignored_not_malformed(self, monitor: Monitor, path: str) -> None:

@@ -315,3 +315,11 @@ def test_member_accounts_forward_signins_iam_calls_and_root_activity_to_the_home
     statement = policy["Properties"]["Statement"]
     assert (statement["Action"], statement["Principal"]) == ("events:PutEvents", "*")
     assert list(statement["Condition"]["StringEquals"]) == ["aws:PrincipalOrgID"]
+
+
+def test_event_monitor_trusts_the_worker_and_the_member_role_in_every_account(synth: Synth) -> None:
+    env = synth.resources("AWS::Lambda::Function")[logical_id(synth, synth.stack.event_monitor.function)]
+    own = env["Properties"]["Environment"]["Variables"]["CREDLIFE_OWN_PRINCIPAL_ARNS"]
+    listed = json.dumps(own)
+    assert json.dumps(arn(synth, worker_of(synth).role)) in listed
+    assert ":iam::*:role/credlife-member" in listed

@@ -234,6 +234,28 @@ class TestOwnPrincipals:
         actor["sessionContext"]["sessionIssuer"]["arn"] = "arn:aws:iam::210987654321:role/credlife-member"
         assert m.process(api_call("CreateAccessKey", {"userName": "alice"}, actor=actor)).findings == []
 
+    def test_a_role_arn_in_any_account_is_trusted(self) -> None:
+        m, _ = make(RiskPolicy(trusted_actor_arns=("arn:aws:iam::*:role/credlife-member",)))
+        actor = role_session("credlife-member", "worker")
+        actor["sessionContext"]["sessionIssuer"]["arn"] = "arn:aws:iam::210987654321:role/credlife-member"
+        assert m.process(api_call("CreateAccessKey", {"userName": "alice"}, actor=actor)).findings == []
+
+    @pytest.mark.parametrize(
+        "issuer",
+        [
+            "arn:aws:iam::210987654321:role/x:role/credlife-member",  # a path cannot stand in for the account
+            "arn:aws:iam::210987654321:role/credlife-member-evil",
+        ],
+    )
+    def test_the_any_account_pattern_matches_an_account_only(self, issuer: str) -> None:
+        m, _ = make(RiskPolicy(trusted_actor_arns=("arn:aws:iam::*:role/credlife-member",)))
+        actor = role_session("credlife-member", "worker")
+        actor["sessionContext"]["sessionIssuer"]["arn"] = issuer
+        actor["arn"] = "arn:aws:sts::210987654321:assumed-role/evil/worker"
+        assert m.process(api_call("CreateAccessKey", {"userName": "alice"}, actor=actor)).reasons == [
+            "key_created_for_other_user"
+        ]
+
     def test_a_similarly_named_role_is_not_trusted(self) -> None:
         m, _ = make(RiskPolicy(trusted_role_names=("credlife-member",)))
         actor = role_session("credlife-member-evil", "x")

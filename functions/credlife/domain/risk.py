@@ -15,6 +15,7 @@ No boto3, no clock (the clock is the event's `eventTime`), no environment.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -466,15 +467,26 @@ def _by_other(event: CloudTrailEvent, target: str) -> bool:
 
 
 def _trusted(event: CloudTrailEvent, policy: RiskPolicy) -> bool:
-    """The project's own principals: an exact ARN (user, role, assumed role) or, for the organization's
-    member role, a role name in any account (the assumed role's issuer, paths ignored)."""
+    """The project's own principals: an exact ARN (user, role, assumed role), an ARN whose account is `*`
+    (the organization's member role in every account: `*` stands for 12 digits, nothing else), or a role
+    name in any account (the assumed role's issuer, paths ignored)."""
     trusted = policy.trusted_actor_arns
     if trusted and (event.actor_arn in trusted or event.issuer_arn in trusted):
         return True
+    for pattern in trusted:
+        if "*" in pattern and any(
+            arn and _any_account(pattern).fullmatch(arn) for arn in (event.actor_arn, event.issuer_arn)
+        ):
+            return True
     issuer = event.issuer_arn
     if not policy.trusted_role_names or not issuer or ":role/" not in issuer:
         return False
     return issuer.rsplit("/", 1)[-1] in policy.trusted_role_names
+
+
+@functools.cache
+def _any_account(pattern: str) -> re.Pattern[str]:
+    return re.compile(r"\d{12}".join(re.escape(part) for part in pattern.split("*")))
 
 
 _ATTACH: Final = frozenset({"AttachUserPolicy", "AttachGroupPolicy", "AttachRolePolicy"})
