@@ -459,11 +459,12 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
+    from credlife.aws.risk_factory import trusted_policy
     from credlife.replay import replay
 
     risky = False
     try:
-        for row in replay(args.paths, policy=_settings(args).risk):
+        for row in replay(args.paths, policy=trusted_policy(_settings(args))):
             risky = risky or bool(row["risky"])
             print(json.dumps(row, sort_keys=True), file=out)
     except FileNotFoundError as error:

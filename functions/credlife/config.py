@@ -38,6 +38,7 @@ _ENV_FIELDS = (
     "automation_principal_arn",
     "require_mfa_policy_arn",
     "event_clock_tolerance_minutes",
+    "own_principal_arns",
 )
 _ENV_POLICY_FIELDS = ("dry_run",)
 #: Organization-mode settings the CDK stack sets one by one (`CREDLIFE_ORGANIZATION_<FIELD>`).
@@ -177,6 +178,8 @@ class Settings(BaseModel):
     region: str | None = None
     #: The automation's own role ARN: may read the secrets it writes (besides each secret's user).
     automation_principal_arn: str | None = None
+    #: Every function role of the stack (env: comma-separated): the event monitor trusts their changes.
+    own_principal_arns: tuple[str, ...] = ()
     #: The require-MFA managed policy the stack creates (env CREDLIFE_REQUIRE_MFA_POLICY_ARN): the only
     #: policy the automation ever attaches or detaches.
     require_mfa_policy_arn: str | None = Field(
@@ -192,6 +195,13 @@ class Settings(BaseModel):
     #: How old an account-queue message may be when the worker takes it (it waits for SQS retries and
     #: the worker's concurrency); an older one, or one from the future, is refused (failed record).
     queued_run_max_age_minutes: int = Field(default=360, ge=1, le=20160)
+
+    @field_validator("own_principal_arns", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @property
     def effective_policy(self) -> Policy:
