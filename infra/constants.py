@@ -40,8 +40,12 @@ DEFAULTS: dict[str, Any] = {
     "notifications": {},
     "risk": {},
     #: Regions (beside the home region) where IAM-user console sign-ins are logged (DESIGN §4): a
-    #: forwarder stack in each sends them to the home region's default event bus.
-    "signin_regions": ["us-east-2", "eu-north-1", "ap-southeast-2"],
+    #: forwarder stack in each sends them to the home region's default event bus. "default-enabled":
+    #: every region AWS enables by default (`DEFAULT_ENABLED_REGIONS`), the home region excepted; or a list.
+    "signin_regions": "default-enabled",
+    #: Regions left out of `signin_regions` (opt-out), and opt-in regions the account enabled (added).
+    "signin_regions_exclude": [],
+    "signin_regions_extra": [],
     #: Create a multi-region CloudTrail trail (sign-in and IAM events reach EventBridge only with one).
     "create_trail": False,
     #: Days a compliance report (and an S3 access log) is kept in the report bucket before it expires.
@@ -67,6 +71,30 @@ DEFAULT_HOME_REGION = "us-east-1"
 #: The only regions whose EventBridge receives IAM API calls and root sign-ins (IAM's global endpoint's
 #: region in the commercial, GovCloud and China partitions): the main stack deploys to one of them.
 IAM_EVENT_REGIONS = ("us-east-1", "us-gov-west-1", "cn-north-1")
+#: The commercial regions every account has enabled by default (launched before March 2019); an attacker
+#: may sign in through any of their console endpoints. Opt-in regions (af-south-1, ap-east-1, me-south-1,
+#: eu-south-1, ...) work only once the account enables them: add those to `signin_regions_extra`.
+DEFAULT_ENABLED_REGIONS: tuple[str, ...] = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+)
+#: Where IAM API calls (and root console sign-ins) reach EventBridge.
+IAM_EVENTS_REGION = "us-east-1"
 
 # -- the scheduled scanner
 SCANNER_HANDLER = "credlife.handlers.scheduled.handler"
@@ -105,6 +133,7 @@ Scope = Literal[
     "sender-identity",
     "security-topic",
     "users-require-mfa",
+    "groups",
     "report-bucket",
     "security-hub-product",
     "security-hub",
@@ -170,6 +199,8 @@ IAM_PATTERN: dict[str, Any] = {
         "eventSource": ["iam.amazonaws.com"],
         "eventName": [
             "AddUserToGroup",
+            "AttachGroupPolicy",
+            "AttachRolePolicy",
             "AttachUserPolicy",
             "CreateAccessKey",
             "CreateLoginProfile",
@@ -180,11 +211,17 @@ IAM_PATTERN: dict[str, Any] = {
             "DeleteVirtualMFADevice",
             "DetachUserPolicy",
             "EnableMFADevice",
+            "PutGroupPolicy",
+            "PutRolePolicy",
             "PutUserPolicy",
             "UpdateAccessKey",
             "UpdateLoginProfile",
         ],
     },
+}
+ROOT_PATTERN: dict[str, Any] = {
+    "detail-type": ["AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"],
+    "detail": {"userIdentity": {"type": ["Root"]}, "eventName": [{"anything-but": ["ConsoleLogin"]}]},
 }
 
 # -- rotate now (README "Rotate now")

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 from infra.constants import LOG_LEVEL, METRICS_NAMESPACE, SERVICE_NAME
 
+#: The project's own principals (every function role, the member role): known only once every role
+#: exists, so the stack adds it to every function afterwards.
+OWN_PRINCIPALS_VARIABLE = "CREDLIFE_OWN_PRINCIPAL_ARNS"
+
 
 @dataclass(frozen=True)
 class FunctionSettings:

@@ -43,6 +43,10 @@ _ACTION_SCOPES: dict[str, Scope] = {
     "iam:AttachUserPolicy": "users-require-mfa",
     "iam:DetachUserPolicy": "users-require-mfa",
     "sts:AssumeRole": "member-roles",
+    # privilege escalation checks read the policies of the group a user joins
+    "iam:ListAttachedGroupPolicies": "groups",
+    "iam:ListGroupPolicies": "groups",
+    "iam:GetGroupPolicy": "groups",
     "securityhub:BatchImportFindings": "security-hub-product",
     "securityhub:GetFindings": "security-hub",
 }
