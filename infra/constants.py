@@ -62,10 +62,12 @@ DEFAULTS: dict[str, Any] = {
     "event_clock_tolerance_minutes": 15,
     "queued_run_max_age_minutes": 360,
 }
-#: `credlife.domain.policy.Policy.exempt_tag_key`'s default, and the tag values that do not exempt
-#: (`credlife.domain.planner`): the exempt Deny statement's condition (tests/infra checks both copies).
+#: `credlife.domain.policy.Policy.exempt_tag_key`'s default, and the tag values that always exempt, with
+#: no end date (`credlife.domain.exemptions`): the exempt Deny statement's condition. A tag with an end
+#: date (`until=...`) is not denied by IAM, which cannot compare dates in a tag: the planner's check holds
+#: it (tests/infra/test_app_context.py ties these copies to the runtime).
 DEFAULT_EXEMPT_TAG_KEY = "credlife:exempt"
-EXEMPT_TAG_OFF_VALUES = ("", "false", "no", "0", "off")
+EXEMPT_TAG_PERMANENT_VALUES = ("true", "yes", "1", "on")
 #: The home region when the config names none (IAM and root sign-in events arrive there).
 DEFAULT_HOME_REGION = "us-east-1"
 #: The only regions whose EventBridge receives IAM API calls and root sign-ins (IAM's global endpoint's

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from infra.constants import (
     ASSET_EXCLUDES,
-    EXEMPT_TAG_OFF_VALUES,
+    EXEMPT_TAG_PERMANENT_VALUES,
     FUNCTIONS_DIR,
     LOG_RETENTION_DAYS,
     POWERTOOLS_LAYER_PARAMETER,
@@ -65,8 +65,9 @@ def grant_groups(
 
 def deny_exempt_users(role: iam.Role, groups: Sequence[ActionGroup], users_arn: str, tag_key: str) -> None:
     """Defence in depth for exemptions: an explicit Deny of every change the role could make to a user
-    carrying the exempt tag (with a value the planner reads as "exempt"), so even a planner defect cannot
-    touch one. IAM evaluates `aws:ResourceTag` on the `user` resource of these actions."""
+    whose exempt tag says "exempt, for good" (`true`, `yes`, `1`, `on`), so even a planner defect cannot
+    touch one. IAM evaluates `aws:ResourceTag` on the `user` resource of these actions; it cannot compare
+    an end date in a tag, so dated tag exemptions rest on the planner alone."""
     actions = exempt_deny_actions(groups)
     if not actions:
         return
@@ -77,8 +78,7 @@ def deny_exempt_users(role: iam.Role, groups: Sequence[ActionGroup], users_arn: 
             actions=list(actions),
             resources=[users_arn],
             conditions={
-                "Null": {f"aws:ResourceTag/{tag_key}": "false"},
-                "StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{tag_key}": list(EXEMPT_TAG_OFF_VALUES)},
+                "StringEqualsIgnoreCase": {f"aws:ResourceTag/{tag_key}": list(EXEMPT_TAG_PERMANENT_VALUES)}
             },
         )
     )

@@ -16,7 +16,8 @@ import aws_cdk as cdk
 import pytest
 
 import app as app_module
-from credlife.domain.planner import _EXEMPT_TAG_OFF
+from credlife.domain.exemptions import grant
+from credlife.domain.models import User
 from credlife.domain.policy import Policy
 from infra.build import app_config
 from infra.config import ConfigError, config_from_context, merge_context
@@ -24,7 +25,7 @@ from infra.constants import (
     CONTEXT_KEY,
     DEFAULT_EXEMPT_TAG_KEY,
     DEFAULTS,
-    EXEMPT_TAG_OFF_VALUES,
+    EXEMPT_TAG_PERMANENT_VALUES,
     POWERTOOLS_LAYER_PARAMETER,
     POWERTOOLS_VERSION,
 )
@@ -185,6 +186,12 @@ def test_powertools_layer_is_pinned_to_the_locked_powertools_version() -> None:
     assert "latest" not in POWERTOOLS_LAYER_PARAMETER
 
 
-def test_the_exempt_deny_uses_the_planners_tag_key_and_off_values() -> None:
-    assert Policy().exempt_tag_key == DEFAULT_EXEMPT_TAG_KEY
-    assert set(EXEMPT_TAG_OFF_VALUES) == set(_EXEMPT_TAG_OFF)
+def test_the_exempt_deny_covers_only_tags_the_planner_reads_as_exempt_for_good() -> None:
+    policy = Policy()
+    assert policy.exempt_tag_key == DEFAULT_EXEMPT_TAG_KEY
+    for value in (*EXEMPT_TAG_PERMANENT_VALUES, "TRUE", "Yes"):
+        user = User(name="u", arn="arn:aws:iam::123456789012:user/u", tags={DEFAULT_EXEMPT_TAG_KEY: value})
+        granted = grant(user, policy)
+        # Then the planner exempts the user too, with no end (an IAM Deny never outlasts an exemption)
+        assert granted is not None, value
+        assert granted.ends is None, value

@@ -318,13 +318,8 @@ def test_roles_that_change_users_deny_every_change_to_exempt_users(synth: Synth,
     actions = {deny["Action"]} if isinstance(deny["Action"], str) else set(deny["Action"])
     assert {"iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"} <= actions
     assert "iam:DetachUserPolicy" not in actions
-    assert deny["Condition"]["Null"] == {"aws:ResourceTag/credlife:exempt": "false"}
-    assert set(deny["Condition"]["StringNotEqualsIgnoreCase"]["aws:ResourceTag/credlife:exempt"]) == {
-        "",
-        "false",
-        "no",
-        "0",
-        "off",
+    assert deny["Condition"] == {
+        "StringEqualsIgnoreCase": {"aws:ResourceTag/credlife:exempt": ["true", "yes", "1", "on"]}
     }
     assert ":user/*" in str(deny["Resource"])
 
