@@ -77,6 +77,7 @@ CONFIGS: dict[str, dict[str, Any]] = {"default": {}, "full": FULL}
 UNMODELLED_TYPES = frozenset(
     {
         "AWS::CloudWatch::Alarm",
+        "AWS::Events::EventBusPolicy",
         "AWS::Lambda::EventInvokeConfig",
         "AWS::Lambda::EventSourceMapping",
         "AWS::S3::BucketPolicy",

@@ -136,7 +136,11 @@ def test_member_template_deploys_into_a_never_bootstrapped_account(apps: Any, wo
 def test_default_member_template_asks_for_the_organization_id(apps: Any) -> None:
     template = apps("default").template(STACK_NAME_MEMBER)
     assert template["Parameters"]["OrganizationId"]["AllowedPattern"] == "^o-[a-z0-9]{10,32}$"
-    (role,) = resources_of(template, "AWS::IAM::Role")
+    (role,) = [
+        r
+        for r in resources_of(template, "AWS::IAM::Role")
+        if r["Properties"].get("RoleName") == "credlife-member"
+    ]
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
 
@@ -151,8 +155,9 @@ def test_forwarder_templates_deploy_in_their_regions_without_a_bootstrap(apps: A
         assert "BootstrapVersion" not in template.get("Parameters", {})
         deployed = create_stack(boto3.Session(region_name=region), template, name, region=region)
         assert deployed.status == "CREATE_COMPLETE", deployed.reason
-        (rule,) = boto3.client("events", region_name=region).list_rules()["Rules"]
-        assert rule["State"] == "ENABLED"
+        rules = boto3.client("events", region_name=region).list_rules()["Rules"]
+        assert rules
+        assert all(rule["State"] == "ENABLED" for rule in rules)
 
 
 def test_destroy_then_redeploy_onto_the_retained_state_table(

@@ -326,11 +326,8 @@ def test_roles_that_change_users_deny_every_change_to_exempt_users(synth: Synth,
 
 def test_every_function_role_is_passed_to_the_event_monitor_as_its_own(synth: Synth) -> None:
     # an on-demand rotation (the rotate-now role) creating a key for a user is the project's own doing
-    (function,) = [
-        f
-        for f in synth.resources("AWS::Lambda::Function").values()
-        if "CREDLIFE_OWN_PRINCIPAL_ARNS" in f["Properties"].get("Environment", {}).get("Variables", {})
-    ]
+    # (every function gets the setting, from the one environment; the event monitor reads it)
+    function = synth.resources("AWS::Lambda::Function")[logical_id(synth, synth.stack.event_monitor.function)]
     own = function["Properties"]["Environment"]["Variables"]["CREDLIFE_OWN_PRINCIPAL_ARNS"]
     listed = own["Fn::Join"][1]
     for role in (synth.stack.scanner.role, synth.stack.rotate_now.role, synth.stack.event_monitor.role):

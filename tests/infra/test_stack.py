@@ -146,7 +146,10 @@ def test_scanner_environment_points_at_the_stack_resources(synth: Synth, functio
     # When the function's environment is read
     env = function["Environment"]["Variables"]
 
-    # Then every variable the runtime settings read is set, to this stack's resources
+    # Then every variable the runtime settings read is set, to this stack's resources (the own principals:
+    # every function role, checked in test_event_stack)
+    assert "CREDLIFE_OWN_PRINCIPAL_ARNS" in env
+    env = {k: v for k, v in env.items() if k != "CREDLIFE_OWN_PRINCIPAL_ARNS"}
     assert env == {
         "CREDLIFE_STATE_TABLE": ref(synth, synth.stack.state_table.table),
         "CREDLIFE_SECRET_PREFIX": "credlife/access-keys",
