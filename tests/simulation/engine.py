@@ -46,6 +46,20 @@ RECENT_USE_DAYS = 7
 CONVERGE_RUNS = 2
 #: The last days of every account are fault-free.
 QUIET_TAIL = 6
+#: Calls right after which a stop hurts most (half of the stops; the others stop after a random call N).
+STOP_POINTS = (
+    "iam:CreateAccessKey",
+    "secretsmanager:CreateSecret",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:PutResourcePolicy",
+    "iam:UpdateAccessKey",
+    "iam:DeleteAccessKey",
+    "sesv2:SendEmail",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "iam:AttachUserPolicy",
+    "iam:DeleteLoginProfile",
+)
 #: A notice older than this belongs to an earlier episode.
 EPISODE_DAYS = 75
 #: The credential report can be this old: uses within it are not in the report the run reads.
@@ -121,7 +135,7 @@ def plan_for(profile: FaultProfile, rng: random.Random, day: int, days: int) -> 
         plan.ses_down = True
     if rng.random() >= profile.day_rate:
         return plan
-    for kind in rng.sample(["throttle", "secrets", "dynamo", "stop"], rng.randint(1, 2)):
+    for kind in rng.sample(["throttle", "secrets", "dynamo", "stop", "echo"], rng.randint(1, 2)):
         if kind == "throttle":
             services = rng.sample(["iam", "sesv2", "secretsmanager", "dynamodb", "sns", "sts"], rng.randint(1, 3))
             plan.throttle = {s: rng.uniform(0.05, 0.3) for s in services}
@@ -129,8 +143,12 @@ def plan_for(profile: FaultProfile, rng: random.Random, day: int, days: int) -> 
             plan.secrets_fail = rng.uniform(0.3, 0.8)
         elif kind == "dynamo":
             plan.dynamo_fail = rng.uniform(0.05, 0.3)
-        else:
+        elif kind == "echo":
+            plan.echo_fail = 1.0
+        elif rng.random() < 0.5:
             plan.stop_after = rng.randint(1, 60)
+        else:
+            plan.stop_on = rng.choice(STOP_POINTS)
     return plan
 
 
@@ -597,6 +615,8 @@ class AccountSim:
             return "4"
         if reactivated is not None:
             return "2"  # the owner's "still needed" was not honoured
+        if any(n.deadline and n.deadline - n.sent < timedelta(days=NOTICE_DAYS) for n in delivered):
+            return "1"  # delivered late, with the deadline it had when it was recorded
         if any("replaced" in n.title or "was rotated" in n.title for n in delivered):
             return "2"  # retired early as "replaced"
         recorded = [
@@ -727,9 +747,16 @@ class AccountSim:
         if since is not None:
             told = [n for n in told if n.sent > since]
         if not told:
+            given = sorted(
+                f"{n.deadline:%Y-%m-%d %H:%M} (told {n.sent:%Y-%m-%d})"
+                for n in self._notices_for("access_key", lost, user)
+                if n.announces in {"deactivate", "delete"} and n.deadline is not None
+            )
             self.violation(
-                day, label, "i", f"workload {workload.name} lost its last working key with no deadline delivered",
-                "2" if since else "1",
+                day, label, "i",
+                f"workload {workload.name} lost its last working key on {now:%Y-%m-%d}; deadlines delivered: "
+                f"{', '.join(given) or 'none'}",
+                "2" if since or given else "1",
             )
             return
         handed = [n for n in self.notices if n.user == user and n.new_key]

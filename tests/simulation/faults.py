@@ -72,6 +72,11 @@ class FaultPlan:
     dynamo_fail: float = 0.0
     ses_down: bool = False
     stop_after: int | None = None
+    #: Stop right after the first call of this operation (`service:Operation`), e.g. "iam:CreateAccessKey".
+    stop_on: str | None = None
+    #: Secrets Manager writes refused with a validation error that echoes the request (as AWS's
+    #: "Value '...' at 'secretString' failed to satisfy constraint" messages do).
+    echo_fail: float = 0.0
     #: Injected faults by kind (the figures of the run).
     injected: Counter[str] = field(default_factory=Counter)
     calls: int = 0
@@ -89,23 +94,30 @@ class FaultPlan:
             or self.dynamo_fail
             or self.ses_down
             or self.stop_after is not None
+            or self.stop_on is not None
+            or self.echo_fail
         )
 
-    def decide(self, service: str, operation: str) -> tuple[str, int, str] | None:
-        """The error (code, status, kind) to answer this call with, or None to let it through."""
+    def decide(self, service: str, operation: str, body: str = "") -> tuple[str, int, str, str] | None:
+        """The error (code, status, kind, message) to answer this call with, or None to let it through."""
+        message = "injected by the simulation"
+        if service == "secretsmanager" and operation in SECRET_WRITES and self.echo_fail:
+            if self.rng.random() < self.echo_fail:
+                echoed = f"1 validation error detected: Value '{body[:300]}' at 'secretString' failed to satisfy constraint"
+                return "ValidationException", 400, "secrets_echo", echoed
         if service == "sesv2" and operation == "SendEmail" and self.ses_down:
             code, status = self.rng.choice(SES_REFUSALS)
-            return code, status, "ses_down"
+            return code, status, "ses_down", message
         rate = self.throttle.get(service, 0.0)
         if rate and self.rng.random() < rate:
             code, status = THROTTLE_CODES.get(service, ("Throttling", 400))
-            return code, status, f"throttle:{service}"
+            return code, status, f"throttle:{service}", message
         if service == "secretsmanager" and operation in SECRET_WRITES and self.secrets_fail:
             if self.rng.random() < self.secrets_fail:
-                return "InternalServiceError", 500, "secrets_fail"
+                return "InternalServiceError", 500, "secrets_fail", message
         if service == "dynamodb" and operation in DYNAMO_WRITES and self.dynamo_fail:
             if self.rng.random() < self.dynamo_fail:
-                return "InternalServerError", 500, "dynamo_fail"
+                return "InternalServerError", 500, "dynamo_fail", message
         return None
 
 
@@ -116,18 +128,20 @@ def _service(model: Any) -> str:
     return str(model.service_model.service_name)
 
 
-def _before_call(model: Any, **_: Any) -> tuple[Response, dict[str, Any]] | None:
+def _before_call(model: Any, params: Any = None, **_: Any) -> tuple[Response, dict[str, Any]] | None:
     plan = _armed
     if plan is None:
         return None
     service, operation = _service(model), str(model.name)
-    decided = plan.decide(service, operation)
+    body = params.get("body", b"") if isinstance(params, dict) else b""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    decided = plan.decide(service, operation, text)
     if decided is None:
         return None
-    code, status, kind = decided
+    code, status, kind, message = decided
     plan.injected[kind] += 1
     return Response(status), {
-        "Error": {"Code": code, "Message": "injected by the simulation"},
+        "Error": {"Code": code, "Message": message},
         "ResponseMetadata": {"HTTPStatusCode": status},
     }
 
@@ -140,8 +154,9 @@ def _after_call(model: Any, **_: Any) -> None:
     plan.trail.append(f"{_service(model)}:{model.name}")
     if model.name == "GetCredentialReport" and plan.on_report is not None:
         plan.on_report()
-    if plan.stop_after is not None and plan.calls >= plan.stop_after:
-        plan.stop_after = None
+    hit = plan.stop_on is not None and plan.trail[-1] == plan.stop_on
+    if hit or (plan.stop_after is not None and plan.calls >= plan.stop_after):
+        plan.stop_after = plan.stop_on = None
         plan.injected["stop"] += 1
         plan.stopped_at = f"call {plan.calls} ({plan.trail[-1]})"
         raise Stopped(plan.stopped_at)

@@ -311,6 +311,9 @@ class LogTap:
 
 @contextmanager
 def tapped() -> Iterator[LogTap]:
+    """Capture every log record of the project (at DEBUG) and the libraries' warnings while the simulation
+    runs. The project's records stop at its own logger meanwhile, so a test runner's log capture does not
+    keep thousands of runs' records in memory."""
     tap = LogTap()
     project = logging.getLogger("credlife")
     root = logging.getLogger()
@@ -318,21 +321,18 @@ def tapped() -> Iterator[LogTap]:
         h for h in project.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
     ]
     previous = [h.setStream(tap.stream) for h in streams]
-    old_levels = (project.level, root.level)
+    old_level, old_propagate = project.level, project.propagate
     project.setLevel(logging.DEBUG)
-    root.setLevel(logging.INFO)
+    project.propagate = False
+    project.addHandler(tap.capture)
     root.addHandler(tap.capture)
-    own = not project.propagate  # records that do not reach the root logger are captured where they start
-    if own:
-        project.addHandler(tap.capture)
     try:
         yield tap
     finally:
         root.removeHandler(tap.capture)
-        if own:
-            project.removeHandler(tap.capture)
-        project.setLevel(old_levels[0])
-        root.setLevel(old_levels[1])
+        project.removeHandler(tap.capture)
+        project.setLevel(old_level)
+        project.propagate = old_propagate
         for handler, old in zip(streams, previous, strict=True):
             if old is not None:
                 handler.setStream(old)
