@@ -15,6 +15,7 @@ armed (the simulation's own reads of moto state happen outside)."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore import loaders
 from botocore.handlers import BUILTIN_HANDLERS
 
 
@@ -103,7 +103,14 @@ class FaultPlan:
         message = "injected by the simulation"
         if service == "secretsmanager" and operation in SECRET_WRITES and self.echo_fail:
             if self.rng.random() < self.echo_fail:
-                echoed = f"1 validation error detected: Value '{body[:300]}' at 'secretString' failed to satisfy constraint"
+                try:
+                    value = str(json.loads(body).get("SecretString") or body)
+                except ValueError:
+                    value = body
+                echoed = (
+                    f"1 validation error detected: Value '{value}' at 'secretString' failed to satisfy "
+                    "constraint: Member must have length less than or equal to 65536"
+                )
                 return "ValidationException", 400, "secrets_echo", echoed
         if service == "sesv2" and operation == "SendEmail" and self.ses_down:
             code, status = self.rng.choice(SES_REFUSALS)
@@ -165,37 +172,10 @@ def _after_call(model: Any, **_: Any) -> None:
 _HANDLERS = (("before-call", _before_call), ("after-call", _after_call))
 
 
-_SHARED: dict[tuple[Any, ...], Any] = {}
-_CACHED = (
-    "list_available_services",
-    "determine_latest_version",
-    "list_api_versions",
-    "load_service_model",
-    "load_data_with_path",
-)
-
-
-def _shared(name: str, original: Any) -> Any:
-    def load(self: Any, *args: Any, **kwargs: Any) -> Any:
-        key = (name, args, tuple(sorted(kwargs.items())))
-        if key not in _SHARED:
-            _SHARED[key] = original(self, *args, **kwargs)
-        return _SHARED[key]
-
-    return load
-
-
 @contextmanager
 def installed() -> Iterator[None]:
     """The two handlers in botocore's built-in list while the simulation runs (sessions created meanwhile
-    get them; they do nothing unless a plan is armed).
-
-    Speed only: every simulated cold start builds a new boto3 session, whose loader would parse the same
-    service-model JSON files again (most of a cold start's cost); while installed, loaders share what they
-    loaded (botocore's own per-loader cache, made process-wide; the models are read-only)."""
-    originals = {name: getattr(loaders.Loader, name) for name in _CACHED}
-    for name, original in originals.items():
-        setattr(loaders.Loader, name, _shared(name, original))
+    get them; they do nothing unless a plan is armed)."""
     for handler in _HANDLERS:
         BUILTIN_HANDLERS.append(handler)
     try:
@@ -203,8 +183,6 @@ def installed() -> Iterator[None]:
     finally:
         for handler in _HANDLERS:
             BUILTIN_HANDLERS.remove(handler)
-        for name, original in originals.items():
-            setattr(loaders.Loader, name, original)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from moto import mock_aws
 
 from credlife.handlers import scheduled
-from tests.simulation import faults, observe
+from tests.simulation import faults, observe, speed
 from tests.simulation.engine import AccountResult, AccountSim, Violation
 
 #: Every this-many-th account runs in dry-run mode; the others live.
@@ -54,7 +54,7 @@ def run_accounts(seed: int, indices: Sequence[int], days: int, *, faults_on: boo
     saved = dict(os.environ)
     results: list[AccountResult] = []
     try:
-        with faults.installed(), observe.tapped() as tap:
+        with speed.faster(), faults.installed(), observe.tapped() as tap:
             for index in indices:
                 with mock_aws():
                     sim = AccountSim(
