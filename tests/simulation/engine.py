@@ -66,8 +66,8 @@ EPISODE_DAYS = 75
 REPORT_LAG_HOURS = 4.0
 
 INVARIANTS = {
-    "a": "no disruptive action unless the owner received a notice naming the credential >= notice_days before",
-    "b": "no key in use disabled before the deadline delivered to its owner (nor after a use the warning asked for)",
+    "a": "no disruptive action unless the owner received a notice naming the credential notice_days before",
+    "b": "no key in use disabled before the deadline delivered to its owner, nor after a use a warning asked",
     "c": "never the sibling key (a key named in no notice)",
     "d": "never an exempt or out-of-scope user touched; dry-run changes nothing",
     "e": "no created key without its secret, no secret pointing at a deleted key",
@@ -137,7 +137,9 @@ def plan_for(profile: FaultProfile, rng: random.Random, day: int, days: int) -> 
         return plan
     for kind in rng.sample(["throttle", "secrets", "dynamo", "stop", "echo"], rng.randint(1, 2)):
         if kind == "throttle":
-            services = rng.sample(["iam", "sesv2", "secretsmanager", "dynamodb", "sns", "sts"], rng.randint(1, 3))
+            services = rng.sample(
+                ["iam", "sesv2", "secretsmanager", "dynamodb", "sns", "sts"], rng.randint(1, 3)
+            )
             plan.throttle = {s: rng.uniform(0.05, 0.3) for s in services}
         elif kind == "secrets":
             plan.secrets_fail = rng.uniform(0.3, 0.8)
@@ -209,6 +211,8 @@ class AccountSim:
         self.reported: set[tuple[str, str]] = set()
         self.late_uses: list[tuple[str, str, datetime]] = []
         self.sign_ins: dict[str, list[datetime]] = defaultdict(list)
+        #: Where the runner captures everything logged (set by the runner; None: logs are not checked).
+        self.tap: observe.LogTap | None = None
         self.stray_day = self.rng.randint(2, max(2, days - 2)) if days > 4 else None
 
     # -- setup ---------------------------------------------------------------------------------------
@@ -366,7 +370,9 @@ class AccountSim:
                         name=f"{name}#own{day}",
                         user=name,
                         habit="daily",
-                        hosts=[world.Host(key_id=key_id, hours_before=rng.uniform(0.5, 20), switch_after=None)],
+                        hosts=[
+                            world.Host(key_id=key_id, hours_before=rng.uniform(0.5, 20), switch_after=None)
+                        ],
                         reads_secret=False,
                     )
                 )
@@ -375,7 +381,7 @@ class AccountSim:
                     self.iam.delete_access_key(UserName=name, AccessKeyId=key_id)
                     self.owner_changed.add(key_id)
             if sim_user.console and state[name].password and sim_user.signs_in_daily:
-                stored = iam_backends[self.acct]["global"].users[name]
+                stored: Any = iam_backends[self.acct]["global"].users[name]
                 stored.password_last_used = world.naive(at)
                 self.sign_ins[name].append(at)
             if sim_user.mfa_after_notice is not None and not state[name].mfa:
@@ -398,10 +404,21 @@ class AccountSim:
                 if workload.reads_secret and current and current != host.key_id:
                     first = host.seen.setdefault(current, day)
                     switch = host.switch_after
-                    if switch is not None and day - first >= switch and user_state.keys.get(current) == "Active":
+                    if (
+                        switch is not None
+                        and day - first >= switch
+                        and user_state.keys.get(current) == "Active"
+                    ):
                         host.key_id = current
-                works = host.key_id is not None and user_state.keys.get(host.key_id) == "Active" and not denied
-                if not works and workload.reads_secret and current and user_state.keys.get(current) == "Active":
+                works = (
+                    host.key_id is not None and user_state.keys.get(host.key_id) == "Active" and not denied
+                )
+                if (
+                    not works
+                    and workload.reads_secret
+                    and current
+                    and user_state.keys.get(current) == "Active"
+                ):
                     lost = host.key_id
                     host.key_id = current
                     works = not denied
@@ -484,7 +501,7 @@ class AccountSim:
             self.notices.extend(observe.parse_email(raw, now))
         topic = observe.topic_messages(self.acct, self.topic)
         new_topic, self.topic_seen = topic[self.topic_seen :], len(topic)
-        logs = self.tap.drain() if hasattr(self, "tap") else ""
+        logs = self.tap.drain() if self.tap is not None else ""
         stamp = now.astimezone(UTC).isoformat()[:19]
         audit = observe.audit_rows(
             observe.table_items(self.acct, TABLE, partitions=("AUDIT#",), since=stamp), self.acct, now
@@ -514,7 +531,7 @@ class AccountSim:
                     self.seen_inactive.add(change.cred_id)
             if change.kind != "lift_mfa" and change.user not in self.exempt:
                 self.check_audited(day, change, audit, stopped)
-        for name, state in after.items():
+        for state in after.values():
             self.seen_inactive |= {k for k, s in state.keys.items() if s == "Inactive"}
 
         # (f) no secret in any output
@@ -532,7 +549,11 @@ class AccountSim:
             for secret in self.secrets:
                 if secret in text:
                     self.violation(
-                        day, f"secret of {self.secrets_owner(secret)}", "f", f"a SecretAccessKey appears in {where}", "7"
+                        day,
+                        f"secret of {self.secrets_owner(secret)}",
+                        "f",
+                        f"a SecretAccessKey appears in {where}",
+                        "7",
                     )
 
         # (e), (h) after faults cleared
@@ -567,27 +588,37 @@ class AccountSim:
         valid = [
             n
             for n in candidates
-            if n.announces in wanted
-            and n.sent >= window
-            and (since is None or n.sent > since)
+            if n.announces in wanted and n.sent >= window and (since is None or n.sent > since)
         ]
-        early_enough = [n for n in valid if n.sent <= now - timedelta(days=NOTICE_DAYS) + timedelta(minutes=1)]
+        early_enough = [
+            n for n in valid if n.sent <= now - timedelta(days=NOTICE_DAYS) + timedelta(minutes=1)
+        ]
         label = change.label()
         if not early_enough:
             siblings = [
-                n for n in self.notices if n.user == change.user and n.credential == credential and n.cred_id != cred_id
+                n
+                for n in self.notices
+                if n.user == change.user and n.credential == credential and n.cred_id != cred_id
             ]
-            told = "; ".join(f"{n.sent:%Y-%m-%d} {n.title[:90]}" for n in valid) or "no notice delivered"
-            why = f"{change.kind} on day {day}; notices naming it: {told}"
+            announced = "; ".join(f"{n.sent:%Y-%m-%d} {n.title[:90]}" for n in valid) or "no notice delivered"
+            why = f"{change.kind} on day {day}; notices naming it: {announced}"
             if since is not None:
                 why += f"; the owner re-activated it at {since:%Y-%m-%d %H:%M}"
             invariant = "c" if credential == "access_key" and siblings and not candidates else "a"
             self.violation(day, label, invariant, why, self.classify(change, now, valid, since))
             return
         # (b) a key in use: not before the delivered deadline, and not after a use the warning asked for
-        if credential in {"access_key", "password"} and change.kind in {"deactivate", "delete", "delete_password"}:
+        if credential in {"access_key", "password"} and change.kind in {
+            "deactivate",
+            "delete",
+            "delete_password",
+        }:
             checks["b"] += 1
-            used = self.uses.get(cred_id or "", []) if credential == "access_key" else self.sign_ins.get(change.user, [])
+            used = (
+                self.uses.get(cred_id or "", [])
+                if credential == "access_key"
+                else self.sign_ins.get(change.user, [])
+            )
             recent = [u for u in used if now - timedelta(days=RECENT_USE_DAYS) <= u <= now]
             latest = max(valid, key=lambda n: n.sent)
             if recent and latest.deadline is not None and now < latest.deadline - timedelta(minutes=1):
@@ -595,8 +626,8 @@ class AccountSim:
                     day,
                     label,
                     "b",
-                    f"{change.kind} on {now:%Y-%m-%d} although used {max(recent):%Y-%m-%d %H:%M} and the owner "
-                    f"was told {latest.deadline:%Y-%m-%d %H:%M} ({latest.title[:80]})",
+                    f"{change.kind} on {now:%Y-%m-%d} although used {max(recent):%Y-%m-%d %H:%M} and the "
+                    f"owner was told {latest.deadline:%Y-%m-%d %H:%M} ({latest.title[:80]})",
                     "5" if max(recent) > now - timedelta(hours=REPORT_LAG_HOURS) else "2",
                 )
             elif latest.unused and any(u > latest.sent for u in used):
@@ -609,7 +640,9 @@ class AccountSim:
                     "5",
                 )
 
-    def classify(self, change: Change, now: datetime, delivered: list[Notice], reactivated: datetime | None) -> str:
+    def classify(
+        self, change: Change, now: datetime, delivered: list[Notice], reactivated: datetime | None
+    ) -> str:
         """Which defect class of issue 12 a missing or late notice points at (a hint for the report)."""
         if change.kind == "enforce_mfa":
             return "4"
@@ -621,7 +654,9 @@ class AccountSim:
             return "2"  # retired early as "replaced"
         recorded = [
             r
-            for r in observe.audit_rows(observe.table_items(self.acct, TABLE, partitions=("AUDIT#",)), self.acct, EPOCH)
+            for r in observe.audit_rows(
+                observe.table_items(self.acct, TABLE, partitions=("AUDIT#",)), self.acct, EPOCH
+            )
             if r["phase"] == "result"
             and r["action"].get("user") == change.user
             and r["action"].get("action") in {"warn", "rotate"}
@@ -677,39 +712,62 @@ class AccountSim:
             exists = key_id in state.get(user, observe.UserState({}, False, frozenset(), {}, False)).keys
             if not exists and key_id not in self.seen_inactive:
                 self.violation(
-                    day, f"{user} access_key {key_id}", "e",
-                    "the handover secret points at a key that was deleted without ever being inactive", "3",
+                    day,
+                    f"{user} access_key {key_id}",
+                    "e",
+                    "the handover secret points at a key that was deleted without ever being inactive",
+                    "3",
                 )
         for key_id, (user, created_day) in self.created.items():
             checks["e"] += 1
             status = state.get(user, observe.UserState({}, False, frozenset(), {}, False)).keys.get(key_id)
-            newest = max((k for k, (u, _) in self.created.items() if u == user), key=lambda k: self.created[k][1])
+            newest = max(
+                (k for k, (u, _) in self.created.items() if u == user), key=lambda k: self.created[k][1]
+            )
             if status == "Active" and key_id == newest and holds.get(user) != key_id:
                 self.violation(
-                    day, f"{user} access_key {key_id}", "e",
-                    f"the key created on day {created_day} is active but its secret holds {holds.get(user)}", "3",
+                    day,
+                    f"{user} access_key {key_id}",
+                    "e",
+                    f"the key created on day {created_day} is active but its secret holds {holds.get(user)}",
+                    "3",
                 )
         # (h) the run itself is clean again, and nothing is stuck in the outbox
         checks["h"] += 1
         if response.get("status") not in {"ok", None} and self.quiet_runs == CONVERGE_RUNS + 1:
             self.violation(
-                day, "run", "h", f"{self.quiet_runs} quiet runs and still failing: {response.get('failures')}"[:400]
+                day,
+                "run",
+                "h",
+                f"{self.quiet_runs} quiet runs and still failing: {response.get('failures')}"[:400],
             )
         for user, st in state.items():
             if self.mfa_arn in st.policies and (st.mfa or not st.password) and user not in self.exempt:
                 self.violation(
-                    day, f"{user} mfa", "h",
-                    "require-MFA policy still attached although " + ("MFA is on" if st.mfa else "no console password"),
+                    day,
+                    f"{user} mfa",
+                    "h",
+                    "require-MFA policy still attached although "
+                    + ("MFA is on" if st.mfa else "no console password"),
                     "4",
                 )
         if self.quiet_runs != CONVERGE_RUNS + 1:
             return  # once per quiet stretch is enough for the outbox
         pending = [
-            i for i in observe.table_items(self.acct, TABLE, partitions=("OUTBOX#",)) if "delivered_at" not in i
+            i
+            for i in observe.table_items(self.acct, TABLE, partitions=("OUTBOX#",))
+            if "delivered_at" not in i
         ]
-        stuck = [i for i in pending if i.get("created_at", {}).get("S", "9") < (EPOCH + timedelta(days=day - CONVERGE_RUNS)).isoformat()]
+        stuck = [
+            i
+            for i in pending
+            if i.get("created_at", {}).get("S", "9")
+            < (EPOCH + timedelta(days=day - CONVERGE_RUNS)).isoformat()
+        ]
         if stuck:
-            self.violation(day, "outbox", "h", f"{len(stuck)} outbox item(s) still undelivered after quiet runs", "1")
+            self.violation(
+                day, "outbox", "h", f"{len(stuck)} outbox item(s) still undelivered after quiet runs", "1"
+            )
 
     def secret_holdings(self) -> dict[str, str | None]:
         """User → the key id its handover secret holds now (for users with a secret)."""
@@ -734,14 +792,20 @@ class AccountSim:
         label = f"{user} access_key {lost}"
         if denied:
             self.violation(
-                day, label, "i",
-                f"workload {workload.name} denied: the require-MFA policy (BoolIfExists) blocks its access key",
+                day,
+                label,
+                "i",
+                f"workload {workload.name} denied: the require-MFA policy (BoolIfExists) blocks its "
+                "access key",
                 "4",
             )
             return
         told = [
-            n for n in self._notices_for("access_key", lost, user)
-            if n.announces in {"deactivate", "delete"} and n.deadline is not None and n.deadline <= now + timedelta(minutes=1)
+            n
+            for n in self._notices_for("access_key", lost, user)
+            if n.announces in {"deactivate", "delete"}
+            and n.deadline is not None
+            and n.deadline <= now + timedelta(minutes=1)
         ]
         since = self.reactivated.get(("access_key", lost))
         if since is not None:
@@ -753,7 +817,9 @@ class AccountSim:
                 if n.announces in {"deactivate", "delete"} and n.deadline is not None
             )
             self.violation(
-                day, label, "i",
+                day,
+                label,
+                "i",
                 f"workload {workload.name} lost its last working key on {now:%Y-%m-%d}; deadlines delivered: "
                 f"{', '.join(given) or 'none'}",
                 "2" if since or given else "1",
@@ -762,9 +828,11 @@ class AccountSim:
         handed = [n for n in self.notices if n.user == user and n.new_key]
         if handed and workload.reads_secret:
             self.violation(
-                day, label, "i",
-                f"workload {workload.name} was told to fetch {handed[-1].new_key} from the secret, which gives no "
-                "working key",
+                day,
+                label,
+                "i",
+                f"workload {workload.name} was told to fetch {handed[-1].new_key} from the secret, which "
+                "gives no working key",
                 "3",
             )
 
@@ -790,7 +858,9 @@ class AccountSim:
         sent = observe.email_count(self.acct) - mails
         if before != after or items_after != items_before or sent:
             self.violation(
-                day, "run clock", "clock",
+                day,
+                "run clock",
+                "clock",
                 f"event time {stray:%Y-%m-%d} with the real clock at {now:%Y-%m-%d}: status "
                 f"{response.get('status')}, {items_after - items_before} state item(s), {sent} email(s), "
                 f"IAM {'changed' if before != after else 'unchanged'}",

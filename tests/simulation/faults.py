@@ -26,7 +26,7 @@ from typing import Any
 from botocore.handlers import BUILTIN_HANDLERS
 
 
-class Stopped(BaseException):  # noqa: N818 - the run was stopped, not an error the code may catch
+class Stopped(BaseException):
     """The function was stopped right after an AWS call (timeout, crash). A BaseException: `except
     Exception` in the project's code cannot swallow it, just as it cannot swallow a real timeout."""
 
@@ -101,17 +101,17 @@ class FaultPlan:
     def decide(self, service: str, operation: str, body: str = "") -> tuple[str, int, str, str] | None:
         """The error (code, status, kind, message) to answer this call with, or None to let it through."""
         message = "injected by the simulation"
-        if service == "secretsmanager" and operation in SECRET_WRITES and self.echo_fail:
-            if self.rng.random() < self.echo_fail:
-                try:
-                    value = str(json.loads(body).get("SecretString") or body)
-                except ValueError:
-                    value = body
-                echoed = (
-                    f"1 validation error detected: Value '{value}' at 'secretString' failed to satisfy "
-                    "constraint: Member must have length less than or equal to 65536"
-                )
-                return "ValidationException", 400, "secrets_echo", echoed
+        secret_write = service == "secretsmanager" and operation in SECRET_WRITES
+        if secret_write and self.echo_fail and self.rng.random() < self.echo_fail:
+            try:
+                value = str(json.loads(body).get("SecretString") or body)
+            except ValueError:
+                value = body
+            echoed = (
+                f"1 validation error detected: Value '{value}' at 'secretString' failed to satisfy "
+                "constraint: Member must have length less than or equal to 65536"
+            )
+            return "ValidationException", 400, "secrets_echo", echoed
         if service == "sesv2" and operation == "SendEmail" and self.ses_down:
             code, status = self.rng.choice(SES_REFUSALS)
             return code, status, "ses_down", message
@@ -119,12 +119,11 @@ class FaultPlan:
         if rate and self.rng.random() < rate:
             code, status = THROTTLE_CODES.get(service, ("Throttling", 400))
             return code, status, f"throttle:{service}", message
-        if service == "secretsmanager" and operation in SECRET_WRITES and self.secrets_fail:
-            if self.rng.random() < self.secrets_fail:
-                return "InternalServiceError", 500, "secrets_fail", message
-        if service == "dynamodb" and operation in DYNAMO_WRITES and self.dynamo_fail:
-            if self.rng.random() < self.dynamo_fail:
-                return "InternalServerError", 500, "dynamo_fail", message
+        if secret_write and self.secrets_fail and self.rng.random() < self.secrets_fail:
+            return "InternalServiceError", 500, "secrets_fail", message
+        dynamo_write = service == "dynamodb" and operation in DYNAMO_WRITES
+        if dynamo_write and self.dynamo_fail and self.rng.random() < self.dynamo_fail:
+            return "InternalServerError", 500, "dynamo_fail", message
         return None
 
 

@@ -69,7 +69,14 @@ class Change:
 
     @property
     def disruptive(self) -> bool:
-        return self.kind in {"deactivate", "delete", "delete_password", "enforce_mfa", "ssh_inactive", "ssh_delete"}
+        return self.kind in {
+            "deactivate",
+            "delete",
+            "delete_password",
+            "enforce_mfa",
+            "ssh_inactive",
+            "ssh_delete",
+        }
 
     def label(self) -> str:
         return f"{self.user} {self.credential} {self.cred_id or ''}".strip()
@@ -161,7 +168,7 @@ def parse_email(raw: str, sent: datetime) -> list[Notice]:
     text = ""
     for part in message.walk():
         if part.get_content_type() == "text/plain":
-            text = str(part.get_content())  # type: ignore[attr-defined]
+            text = str(part.get_content())
             break
     notices = []
     for block in re.split(r"\n(?=\* )", text):
@@ -200,7 +207,15 @@ def parse_email(raw: str, sent: datetime) -> list[Notice]:
 def _credential(text: str) -> tuple[str, str | None]:
     """`access key AKIA…` → ("access_key", "AKIA…"); `password` → ("password", None)."""
     parts = text.split()
-    for known in ("access key", "ssh key", "service credential", "signing certificate", "password", "mfa", "user"):
+    for known in (
+        "access key",
+        "ssh key",
+        "service credential",
+        "signing certificate",
+        "password",
+        "mfa",
+        "user",
+    ):
         if text.startswith(known):
             rest = text[len(known) :].strip()
             ident = rest if rest and not rest.startswith("(") else None
@@ -231,7 +246,9 @@ def topic_messages(account_id: str, topic_arn: str) -> list[str]:
     return [f"{subject}\n{message}" for _, message, subject, *_ in topic.sent_notifications]
 
 
-def table_items(account_id: str, table: str, *, partitions: tuple[str, ...] | None = None, since: str = "") -> list[dict[str, Any]]:
+def table_items(
+    account_id: str, table: str, *, partitions: tuple[str, ...] | None = None, since: str = ""
+) -> list[dict[str, Any]]:
     """Items of the state table as plain values, read from moto's store (no API call); only those of the
     given partitions (`AUDIT`, `OUTBOX`, `ACCOUNT`) with a sort key from `since` on, when given."""
     stored = dynamodb_backends[account_id][REGION].get_table(table)
@@ -318,7 +335,9 @@ def tapped() -> Iterator[LogTap]:
     project = logging.getLogger("credlife")
     root = logging.getLogger()
     streams = [
-        h for h in project.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        h
+        for h in project.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
     ]
     previous = [h.setStream(tap.stream) for h in streams]
     old_level, old_propagate = project.level, project.propagate

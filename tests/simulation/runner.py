@@ -49,7 +49,9 @@ class Figures:
         )
 
 
-def run_accounts(seed: int, indices: Sequence[int], days: int, *, faults_on: bool = True) -> list[AccountResult]:
+def run_accounts(
+    seed: int, indices: Sequence[int], days: int, *, faults_on: bool = True
+) -> list[AccountResult]:
     """Simulate the accounts `indices` one after the other, each in a fresh moto."""
     saved = dict(os.environ)
     results: list[AccountResult] = []

@@ -14,7 +14,6 @@ The simulation runs once per session; each invariant is its own test, so a broke
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -35,7 +34,7 @@ OPEN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
-def figures() -> Iterator[Figures]:
+def figures() -> Figures:
     result = simulate(
         SEED,
         ACCOUNTS,
@@ -46,7 +45,7 @@ def figures() -> Iterator[Figures]:
     print("\n" + result.summary())
     for violation in result.violations:
         print(violation)
-    yield result
+    return result
 
 
 def _report(violations: list[Violation]) -> str:

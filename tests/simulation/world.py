@@ -152,7 +152,9 @@ def generate(seed: int, index: int, *, dry_run: bool) -> SimAccount:
             elif how == "path":
                 user.path = entry["path"] = "/system/legacy/"
             else:
-                user.name = entry["user"] = BREAK_GLASS if BREAK_GLASS not in [u.name for u in users] else name
+                user.name = entry["user"] = (
+                    BREAK_GLASS if BREAK_GLASS not in [u.name for u in users] else name
+                )
                 if user.name != BREAK_GLASS:
                     tags[EXEMPT_TAG] = "yes"
             entry["keys"] = [_key_spec(rng)]
@@ -250,7 +252,7 @@ def seed(account: SimAccount, iam: Any, *, mfa_policy_document: str) -> str:
             Path=user.path,
             Tags=[{"Key": k, "Value": v} for k, v in user.tags.items()],
         )
-        stored = backend.users[user.name]
+        stored: Any = backend.users[user.name]
         stored.create_date = naive(EPOCH - timedelta(days=1000))
         for k, key in enumerate(entry["keys"]):
             created = iam.create_access_key(UserName=user.name)["AccessKey"]
