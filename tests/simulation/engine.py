@@ -213,6 +213,8 @@ class AccountSim:
         self.sign_ins: dict[str, list[datetime]] = defaultdict(list)
         #: Where the runner captures everything logged (set by the runner; None: logs are not checked).
         self.tap: observe.LogTap | None = None
+        #: The fault plan of the current run.
+        self.plan: faults.FaultPlan | None = None
         self.stray_day = self.rng.randint(2, max(2, days - 2)) if days > 4 else None
 
     # -- setup ---------------------------------------------------------------------------------------
@@ -303,7 +305,7 @@ class AccountSim:
         if day == self.stray_day:
             self.stray_event(day, now)
         before = observe.iam_state(self.acct)
-        plan = plan_for(self.profile, self.fault_rng, day, self.days)
+        plan = self.plan = plan_for(self.profile, self.fault_rng, day, self.days)
         response, stopped = self.invoke(now, plan)
         self.result.runs += 1
         self.result.faults.update(plan.injected)
@@ -311,7 +313,10 @@ class AccountSim:
         self.quiet_runs = self.quiet_runs + 1 if plan.quiet and not plan.injected else 0
         self.check_run(day, now, before, after, response, stopped, plan)
 
-    def invoke(self, now: datetime, plan: faults.FaultPlan) -> tuple[dict[str, Any], bool]:
+    def invoke(
+        self, now: datetime, plan: faults.FaultPlan, *, event_time: datetime | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """One invocation with the real clock at `now` (the event's time, unless `event_time` says else)."""
         late = self.late_uses
         self.late_uses = []
         reads = {"done": False}
@@ -327,7 +332,7 @@ class AccountSim:
         response: dict[str, Any] = {}
         with time_machine.travel(now, tick=False), faults.armed(plan):
             try:
-                response = scheduled.handler(scheduled_event(now, self.acct), _Context())
+                response = scheduled.handler(scheduled_event(event_time or now, self.acct), _Context())
             except faults.Stopped:
                 stopped = True
             except Exception as error:  # an invocation error: Lambda reports it; the next day runs again
@@ -472,6 +477,9 @@ class AccountSim:
         if signature in self.reported:
             return
         self.reported.add(signature)
+        if self.plan is not None and self.plan.injected:
+            evidence += f" [faults this run: {dict(self.plan.injected)}"
+            evidence += f", stopped after {self.plan.stopped_at}]" if self.plan.stopped_at else "]"
         self.result.violations.append(
             Violation(self.seed, self.index, self.acct, day, credential, invariant, evidence, cls)
         )
@@ -512,7 +520,7 @@ class AccountSim:
         for change in changes:
             if change.kind == "create_key" and change.cred_id:
                 self.created[change.cred_id] = (change.user, day)
-        self.secrets |= set(observe.key_secrets(self.acct))
+        self.secrets |= set(observe.key_secrets(self.acct)) | set(plan.created_secrets)
 
         # (d) exempt users, and dry-run accounts
         for change in changes:
@@ -841,35 +849,29 @@ class AccountSim:
         deactivation itself was checked by (a) and (b))."""
 
     def stray_event(self, day: int, now: datetime) -> None:
-        """The clock probe: an event whose time is 200 days behind the real clock must be refused."""
+        """The clock probe: an event whose time is 200 days behind the real clock must be refused: no IAM
+        change, no state written, no email. (Whatever it did do is checked like any run's doing.)"""
         self.result.checks["clock"] += 1
         before = observe.iam_state(self.acct)
         items_before = observe.table_size(self.acct, TABLE)
         mails = observe.email_count(self.acct)
         stray = now - timedelta(days=200)
-        plan = faults.FaultPlan(rng=random.Random(0))
-        with time_machine.travel(now, tick=False), faults.armed(plan):
-            try:
-                response = scheduled.handler(scheduled_event(stray, self.acct), _Context())
-            except faults.Stopped:
-                response = {}
+        plan = self.plan = faults.FaultPlan(rng=random.Random(0))
+        response, stopped = self.invoke(now, plan, event_time=stray)
         after = observe.iam_state(self.acct)
-        items_after = observe.table_size(self.acct, TABLE)
+        written = observe.table_size(self.acct, TABLE) - items_before
         sent = observe.email_count(self.acct) - mails
-        if before != after or items_after != items_before or sent:
+        if before != after or written or sent:
             self.violation(
                 day,
                 "run clock",
                 "clock",
                 f"event time {stray:%Y-%m-%d} with the real clock at {now:%Y-%m-%d}: status "
-                f"{response.get('status')}, {items_after - items_before} state item(s), {sent} email(s), "
+                f"{response.get('status')}, {written} state item(s), {sent} email(s), "
                 f"IAM {'changed' if before != after else 'unchanged'}",
                 "6",
             )
-        # whatever went out did reach its owner (today): it joins the record of delivered notices
-        for _, raw in observe.new_emails(self.acct, self.emails_seen):
-            self.notices.extend(observe.parse_email(raw, now))
-        self.emails_seen = observe.email_count(self.acct)
+        self.check_run(day, now, before, after, response, stopped, plan)
 
     def final_checks(self, day: int) -> None:
         """Nothing more: every check runs after every run."""

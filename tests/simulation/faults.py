@@ -83,6 +83,8 @@ class FaultPlan:
     #: Every call of the run, in order, as `service:Operation` (for reports: "stopped after call N").
     trail: list[str] = field(default_factory=list)
     stopped_at: str | None = None
+    #: The SecretAccessKey of every key created during the run (seen on the wire, as AWS returned it).
+    created_secrets: list[str] = field(default_factory=list)
     #: Called right after the run read the credential report (uses younger than the report land then).
     on_report: Callable[[], None] | None = None
 
@@ -152,10 +154,15 @@ def _before_call(model: Any, params: Any = None, **_: Any) -> tuple[Response, di
     }
 
 
-def _after_call(model: Any, **_: Any) -> None:
+def _after_call(model: Any, parsed: Any = None, **_: Any) -> None:
     plan = _armed
     if plan is None:
         return
+    if model.name == "CreateAccessKey" and isinstance(parsed, dict):
+        # every secret the run made, including keys deleted again before the run ended
+        secret = parsed.get("AccessKey", {}).get("SecretAccessKey")
+        if secret:
+            plan.created_secrets.append(str(secret))
     plan.calls += 1
     plan.trail.append(f"{_service(model)}:{model.name}")
     if model.name == "GetCredentialReport" and plan.on_report is not None:
