@@ -555,12 +555,14 @@ class AccountSim:
         for where, text in outputs.items():
             checks["f"] += 1
             for secret in self.secrets:
-                if secret in text:
+                at = text.find(secret)
+                if at >= 0:
+                    context = text[max(0, at - 120) : at + len(secret) + 40].replace(secret, "<THE SECRET>")
                     self.violation(
                         day,
                         f"secret of {self.secrets_owner(secret)}",
                         "f",
-                        f"a SecretAccessKey appears in {where}",
+                        f"a SecretAccessKey appears in {where}: ...{context!r}...",
                         "7",
                     )
 

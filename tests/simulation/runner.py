@@ -44,8 +44,9 @@ class Figures:
             f"{per_run * 1000:.0f} ms per run (process time summed over workers: {self.seconds:.0f} s)\n"
             f"faults injected: {dict(sorted(self.faults.items()))}\n"
             f"invariant checks: {dict(sorted(self.checks.items()))} (total {sum(self.checks.values())})\n"
-            f"violations: {len(self.violations)} "
-            f"{dict(sorted(Counter(v.invariant for v in self.violations).items()))}"
+            f"violations: {len(self.violations)}, by invariant "
+            f"{dict(sorted(Counter(v.invariant for v in self.violations).items()))}, by class "
+            f"{dict(sorted(Counter(v.issue_class for v in self.violations).items()))}"
         )
 
 
