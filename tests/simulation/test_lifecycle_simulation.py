@@ -40,7 +40,7 @@ OPEN: dict[str, str] = {
     ),
     "b": "class 2 (fleet still on the old key, retired early: seed 20261129 account 2 day 11)",
     "clock": "class 6 (an event 200 days old is run and recorded: every account)",
-    "f": "class 7 (a validation error echoing CreateSecret's SecretString reaches the logs: account 0 day 20)",
+    "f": "class 7 (a validation error echoing CreateSecret's SecretString is logged: account 0 day 20)",
     "g": "a deactivation whose result audit row failed to write is not recorded later (account 0 day 20)",
     "h": "class 4 (require-MFA policy left attached after the password was deleted: account 3 day 7)",
     "i": (
