@@ -211,6 +211,7 @@ class AccountSim:
         self.reported: set[tuple[str, str]] = set()
         self.late_uses: list[tuple[str, str, datetime]] = []
         self.sign_ins: dict[str, list[datetime]] = defaultdict(list)
+        self.heeded: set[tuple[str, datetime]] = set()
         #: Where the runner captures everything logged (set by the runner; None: logs are not checked).
         self.tap: observe.LogTap | None = None
         #: The fault plan of the current run.
@@ -389,10 +390,31 @@ class AccountSim:
                 stored: Any = iam_backends[self.acct]["global"].users[name]
                 stored.password_last_used = world.naive(at)
                 self.sign_ins[name].append(at)
+            self.heed_unused_warnings(name, state[name], now)
             if sim_user.mfa_after_notice is not None and not state[name].mfa:
                 told = [n for n in self.notices if n.user == name and n.credential == "mfa"]
                 if told and (now - told[0].sent).days >= sim_user.mfa_after_notice:
                     world.enable_mfa(self.iam, name)
+
+    def heed_unused_warnings(self, user: str, state: observe.UserState, now: datetime) -> None:
+        """Half of the owners told "deactivated on D because it is unused; use it before the deadline" do
+        exactly that, a few hours before the deadline's run (so the credential report, up to 4 hours old,
+        does not show it yet: only a fresh `GetAccessKeyLastUsed` would)."""
+        for notice in self.notices:
+            if notice.user != user or not notice.unused or notice.deadline is None or not notice.cred_id:
+                continue
+            if notice.credential != "access_key" or state.keys.get(notice.cred_id) != "Active":
+                continue
+            if not notice.deadline - timedelta(hours=12) <= now <= notice.deadline:
+                continue
+            decided = (notice.cred_id, notice.deadline)
+            if decided in self.heeded:
+                continue
+            self.heeded.add(decided)
+            if self.rng.random() < 0.5:
+                at = now - timedelta(hours=self.rng.uniform(0.5, REPORT_LAG_HOURS - 0.5))
+                self.uses[notice.cred_id].append(at)
+                self.late_uses.append((user, notice.cred_id, at))
 
     def workloads_act(self, day: int, now: datetime) -> None:
         state = observe.iam_state(self.acct)
