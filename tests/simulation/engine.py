@@ -15,7 +15,10 @@ Fault rates (per account, drawn from the seed; see `fault_profile`):
 - a fault day picks one or two of: throttling (each call of 1-3 services, rate 5-30 %), Secrets Manager
   writes failing (30-80 %), DynamoDB writes failing (5-30 %), the function stopped right after AWS call N
   (N uniform in 1..60);
-- half of the faulty accounts also have SES refusing every email for 3 to 10 consecutive days.
+- half of the faulty accounts also have SES refusing every email for 3 to 10 consecutive days;
+- 30 % of the faulty accounts have a flaky Secrets Manager on every day: writes fail (30 %) or fail with
+  a validation error echoing the secret value (15 %), and on 30 % of days the run stops right after
+  `CreateAccessKey`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import time_machine
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from credlife.handlers import scheduled
+from credlife.handlers.observability import metrics
 from tests.simulation import faults, observe, world
 from tests.simulation.observe import Change, Notice
 from tests.simulation.world import EPOCH, REGION, SimAccount, Workload
@@ -114,6 +118,9 @@ class FaultProfile:
     faulty: bool
     day_rate: float
     ses_down: tuple[int, int] | None  # first day, last day
+    #: Secrets Manager is flaky on every (non-quiet) day: rotations meet failed writes, echoed secrets
+    #: and stops right after `CreateAccessKey` (rotations are rare, so chance alone would seldom meet them).
+    secrets_flaky: bool = False
 
 
 def fault_profile(seed: int, index: int, days: int, enabled: bool) -> FaultProfile:
@@ -124,7 +131,7 @@ def fault_profile(seed: int, index: int, days: int, enabled: bool) -> FaultProfi
     if rng.random() < 0.5 and days > QUIET_TAIL + 12:
         start = rng.randint(1, days - QUIET_TAIL - 11)
         ses = (start, start + rng.randint(3, 10) - 1)
-    return FaultProfile(True, 0.25, ses)
+    return FaultProfile(True, 0.25, ses, secrets_flaky=rng.random() < 0.3)
 
 
 def plan_for(profile: FaultProfile, rng: random.Random, day: int, days: int) -> faults.FaultPlan:
@@ -133,6 +140,10 @@ def plan_for(profile: FaultProfile, rng: random.Random, day: int, days: int) -> 
         return plan
     if profile.ses_down and profile.ses_down[0] <= day <= profile.ses_down[1]:
         plan.ses_down = True
+    if profile.secrets_flaky:
+        plan.secrets_fail, plan.echo_fail = 0.3, 0.15
+        if rng.random() < 0.3:
+            plan.stop_on = "iam:CreateAccessKey"
     if rng.random() >= profile.day_rate:
         return plan
     for kind in rng.sample(["throttle", "secrets", "dynamo", "stop", "echo"], rng.randint(1, 2)):
@@ -338,6 +349,7 @@ class AccountSim:
                 stopped = True
             except Exception as error:  # an invocation error: Lambda reports it; the next day runs again
                 response = {"status": "raised", "error": type(error).__name__}
+        metrics.clear_metrics()  # metrics are off here (as in the demo): they must not pile up either
         after_report()
         if stopped:
             self._cold_start()
