@@ -33,16 +33,20 @@ ONLY = os.environ.get("CREDLIFE_SIM_ONLY")
 #: (printed in full); once the fixes land it simply passes, and its entry goes.
 OPEN: dict[str, str] = {
     "a": (
-        "class 1 (notice delivered late keeps its recorded deadline: seed 20261129 account 3 day 25), "
-        "class 2 (early retirement days after the first notice: account 0 day 5, account 2 day 5; a key the "
-        "owner re-activated deactivated again at once: account 0 day 37), class 3 (seed 11 account 0: a key "
-        "created by a stopped run taken for the owner's replacement)"
+        "class 1 (a notice delivered late keeps its recorded deadline: seed 20261129 account 3 days 25 and "
+        "27), class 2 (early retirement days after the first notice: account 0 day 5; a key the owner "
+        "re-activated deactivated again at once: account 0 day 38, account 2 day 17), class 3 (seed 11 "
+        "account 0: a key made by a stopped run taken for the owner's replacement)"
     ),
-    "b": "class 2 (fleet still on the old key, retired early: seed 20261129 account 2 day 11)",
+    "b": "class 2 (fleet still on the old key, retired early: seed 20261129 account 2 day 10)",
     "clock": "class 6 (an event 200 days old is run and recorded: every account)",
+    "e": (
+        "class 3 (the secret points at a key deleted by the roll-back, and the key made before stays "
+        "active without its secret: seed 20261129 accounts 2 and 3, first seen day 35)"
+    ),
     "f": "class 7 (a validation error echoing CreateSecret's SecretString is logged: account 0 day 20)",
     "g": "a deactivation whose result audit row failed to write is not recorded later (account 0 day 20)",
-    "h": "class 4 (require-MFA policy left attached after the password was deleted: account 3 day 7)",
+    "h": "class 4 (require-MFA policy left attached after the password was deleted: account 3)",
     "i": (
         "class 2 (a workload loses its key to early retirement: account 0 day 6), class 4 (the require-MFA "
         "policy denies a workload's access key: account 3 day 11)"
