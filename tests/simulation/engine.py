@@ -741,7 +741,7 @@ class AccountSim:
                 "g",
                 f"{change.kind} without its {' and '.join(missing)} audit row"
                 + (" (run stopped)" if stopped else ""),
-                "3" if change.kind == "create_key" else "4" if stopped else "?",
+                "3" if change.kind == "create_key" else "audit",
             )
 
     def check_converged(
