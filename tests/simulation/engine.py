@@ -261,7 +261,6 @@ class AccountSim:
                 self.iam,
                 mfa_policy_document=json.dumps(mfa_policy.require_mfa_policy_document()),
             )
-        self.mfa_document = json.dumps(mfa_policy.require_mfa_policy_document())
         config = {
             "policy": {
                 "dry_run": self.account.dry_run,
@@ -485,11 +484,14 @@ class AccountSim:
         return "BoolIfExists" in self.current_mfa_document()
 
     def current_mfa_document(self) -> str:
-        if not hasattr(self, "_mfa_doc"):
-            from credlife.domain import mfa_policy
-
-            self._mfa_doc = json.dumps(mfa_policy.require_mfa_policy_document())
-        return self._mfa_doc
+        """The require-MFA policy's default version, as IAM holds it (the document AWS would evaluate)."""
+        policy: Any = iam_backends[self.acct]["global"].managed_policies.get(self.mfa_arn)
+        if policy is None:
+            return ""
+        for version in policy.versions:
+            if version.version_id == policy.default_version_id:
+                return str(version.document)
+        return ""
 
     def read_secret(self, user: str) -> str | None:
         """What a workload reads from the user's handover secret: the key id it holds (None: no secret)."""

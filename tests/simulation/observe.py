@@ -149,8 +149,8 @@ def _announces(title: str) -> str | None:
     lower = title.lower()
     if "was rotated" in lower:
         return "deactivate"  # the rotation message announces the old key's deactivation deadline
-    if "will be" not in lower and "would be" not in lower:
-        return None
+    if not any(word in lower for word in ("will be", "would be", "postponed", "moved to", "new deadline")):
+        return None  # a report of what happened, not a warning
     if "restricted to mfa" in lower:
         return "enforce"
     if "rotated on" in lower:
