@@ -27,6 +27,7 @@ import json
 import random
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,9 +195,21 @@ class AccountSim:
     """One account's whole simulated life (inside an active `mock_aws()` and `faults.installed()`)."""
 
     def __init__(
-        self, seed: int, index: int, days: int, *, dry_run: bool, faults_on: bool, env: dict[str, str]
+        self,
+        seed: int,
+        index: int,
+        days: int,
+        *,
+        dry_run: bool,
+        faults_on: bool,
+        env: dict[str, str],
+        sabotage: Callable[[AccountSim, int], None] | None = None,
     ) -> None:
         self.seed, self.index, self.days = seed, index, days
+        #: For the harness's own test: something done to IAM in the middle of day N's run, as if by the
+        #: project (the detectors must report it).
+        self.sabotage = sabotage
+        self.today = 0
         self.account: SimAccount = world.generate(seed, index, dry_run=dry_run)
         self.acct = self.account.account_id
         self.rng = random.Random(f"{seed}:{index}:days")
@@ -310,6 +323,7 @@ class AccountSim:
         return self.result
 
     def day(self, day: int) -> None:
+        self.today = day
         now = EPOCH + timedelta(days=day)
         self.owners_act(day, now)
         self.workloads_act(day, now)
@@ -337,6 +351,8 @@ class AccountSim:
                 reads["done"] = True
                 for user, key_id, at in late:
                     _set_used(self.acct, user, key_id, at)
+                if self.sabotage is not None:
+                    self.sabotage(self, self.today)
 
         plan.on_report = after_report
         stopped = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from moto import mock_aws
@@ -51,7 +51,12 @@ class Figures:
 
 
 def run_accounts(
-    seed: int, indices: Sequence[int], days: int, *, faults_on: bool = True
+    seed: int,
+    indices: Sequence[int],
+    days: int,
+    *,
+    faults_on: bool = True,
+    sabotage: Callable[[AccountSim, int], None] | None = None,
 ) -> list[AccountResult]:
     """Simulate the accounts `indices` one after the other, each in a fresh moto."""
     saved = dict(os.environ)
@@ -67,6 +72,7 @@ def run_accounts(
                         dry_run=index % DRY_RUN_EVERY == DRY_RUN_EVERY - 1,
                         faults_on=faults_on,
                         env=os.environ,  # type: ignore[arg-type]
+                        sabotage=sabotage,
                     )
                     sim.tap = tap
                     results.append(sim.run())
