@@ -745,7 +745,14 @@ class AccountSim:
                 change.kind == "delete_password" and action.get("credential") in {"password", "mfa"}
             )
 
-        intents = [r for r in audit if r["phase"] == "intent" and names(r)]
+        def undoes(row: dict[str, Any]) -> bool:
+            """The intent of undoing (or finishing) a rotation of this user: it names the rotation (the
+            old key), while the key it removes is only known, and named, in its result."""
+            action = row["action"]
+            return action.get("user") == change.user and "rot" in str(action.get("action"))
+
+        made_here = change.kind == "delete" and change.cred_id in self.created
+        intents = [r for r in audit if r["phase"] == "intent" and (names(r) or (made_here and undoes(r)))]
         results = [r for r in audit if r["phase"] == "result" and names(r)]
         if change.kind == "create_key":
             results = [r for r in results if (change.cred_id or "") in json.dumps(r)]
