@@ -151,7 +151,7 @@ def _announces(title: str) -> str | None:
         return "deactivate"  # the rotation message announces the old key's deactivation deadline
     if not any(word in lower for word in ("will be", "would be", "postponed", "moved to", "new deadline")):
         return None  # a report of what happened, not a warning
-    if "restricted to mfa" in lower:
+    if "restricted" in lower and "mfa" in lower:
         return "enforce"
     if "rotated on" in lower:
         return "rotate"
