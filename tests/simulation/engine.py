@@ -317,7 +317,6 @@ class AccountSim:
         self.setup()
         for day in range(self.days):
             self.day(day)
-        self.final_checks(self.days - 1)
         scheduled.use_runtime(None)
         self.result.seconds = time.perf_counter() - started
         return self.result
@@ -473,11 +472,8 @@ class AccountSim:
                     and current
                     and user_state.keys.get(current) == "Active"
                 ):
-                    lost = host.key_id
-                    host.key_id = current
+                    host.key_id = current  # its own key stopped working: it takes the handed-over one
                     works = not denied
-                    if lost and lost != current:
-                        self.check_switch_forced(workload, day, lost)
                 if not works:
                     if host.key_id and host.key_id not in workload.broken.values():
                         self.workload_broke(workload, day, now, host.key_id, denied)
@@ -905,10 +901,6 @@ class AccountSim:
                 "3",
             )
 
-    def check_switch_forced(self, workload: Workload, day: int, lost: str) -> None:
-        """A host forced onto the secret's key because its own stopped working (nothing to check: the
-        deactivation itself was checked by (a) and (b))."""
-
     def stray_event(self, day: int, now: datetime) -> None:
         """The clock probe: an event whose time is 200 days behind the real clock must be refused: no IAM
         change, no state written, no email. (Whatever it did do is checked like any run's doing.)"""
@@ -933,9 +925,6 @@ class AccountSim:
                 "6",
             )
         self.check_run(day, now, before, after, response, stopped, plan)
-
-    def final_checks(self, day: int) -> None:
-        """Nothing more: every check runs after every run."""
 
 
 def _set_used(account_id: str, user: str, key_id: str, at: datetime) -> None:

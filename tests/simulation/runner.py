@@ -37,6 +37,18 @@ class Figures:
         self.checks.update(result.checks)
         self.violations.extend(result.violations)
 
+    def as_json(self) -> dict[str, object]:
+        """The figures (and every violation) as a JSON-ready mapping, e.g. for a CI artifact."""
+        return {
+            "accounts": self.accounts,
+            "days": self.days,
+            "runs": self.runs,
+            "seconds_per_run": round(self.seconds / self.runs, 3) if self.runs else None,
+            "faults_injected": dict(sorted(self.faults.items())),
+            "invariant_checks": dict(sorted(self.checks.items())),
+            "violations": [vars(v) for v in self.violations],
+        }
+
     def summary(self) -> str:
         per_run = self.seconds / self.runs if self.runs else 0.0
         return (
