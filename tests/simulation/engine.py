@@ -890,7 +890,8 @@ class AccountSim:
                 "2" if since or given else "1",
             )
             return
-        handed = [n for n in self.notices if n.user == user and n.new_key]
+        # the owner was told this key was replaced by one in the secret: the secret must give a working key
+        handed = [n for n in self.notices if n.user == user and n.cred_id == lost and n.new_key]
         if handed and workload.reads_secret:
             self.violation(
                 day,
