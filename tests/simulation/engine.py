@@ -112,6 +112,8 @@ class AccountResult:
     checks: Counter[str] = field(default_factory=Counter)
     runs: int = 0
     seconds: float = 0.0
+    #: CPU time of this process for the account (load-independent, unlike `seconds`).
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -313,12 +315,13 @@ class AccountSim:
     # -- the days ------------------------------------------------------------------------------------
 
     def run(self) -> AccountResult:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         self.setup()
         for day in range(self.days):
             self.day(day)
         scheduled.use_runtime(None)
         self.result.seconds = time.perf_counter() - started
+        self.result.cpu_seconds = time.process_time() - cpu
         return self.result
 
     def day(self, day: int) -> None:

@@ -24,6 +24,7 @@ class Figures:
     days: int = 0
     runs: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     faults: Counter[str] = field(default_factory=Counter)
     checks: Counter[str] = field(default_factory=Counter)
     violations: list[Violation] = field(default_factory=list)
@@ -33,6 +34,7 @@ class Figures:
         self.days = max(self.days, result.days)
         self.runs += result.runs
         self.seconds += result.seconds
+        self.cpu_seconds += result.cpu_seconds
         self.faults.update(result.faults)
         self.checks.update(result.checks)
         self.violations.extend(result.violations)
@@ -44,6 +46,7 @@ class Figures:
             "days": self.days,
             "runs": self.runs,
             "seconds_per_run": round(self.seconds / self.runs, 3) if self.runs else None,
+            "cpu_seconds_per_run": round(self.cpu_seconds / self.runs, 3) if self.runs else None,
             "faults_injected": dict(sorted(self.faults.items())),
             "invariant_checks": dict(sorted(self.checks.items())),
             "violations": [vars(v) for v in self.violations],
@@ -51,9 +54,11 @@ class Figures:
 
     def summary(self) -> str:
         per_run = self.seconds / self.runs if self.runs else 0.0
+        cpu = self.cpu_seconds / self.runs if self.runs else 0.0
         return (
             f"simulation: {self.accounts} accounts x {self.days} days = {self.runs} runs, "
-            f"{per_run * 1000:.0f} ms per run (process time summed over workers: {self.seconds:.0f} s)\n"
+            f"{per_run * 1000:.0f} ms per run ({cpu * 1000:.0f} ms of CPU; wall time summed over workers: "
+            f"{self.seconds:.0f} s)\n"
             f"faults injected: {dict(sorted(self.faults.items()))}\n"
             f"invariant checks: {dict(sorted(self.checks.items()))} (total {sum(self.checks.values())})\n"
             f"violations: {len(self.violations)}, by invariant "
