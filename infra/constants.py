@@ -119,6 +119,9 @@ SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
         ("GetLoginProfile", "DeleteLoginProfile", "ListMFADevices", "ListAttachedUserPolicies"),
         "users",
     ),
+    # Read before you break: a key's and a console password's last use re-read right before acting on them
+    # (and, recovering an interrupted rotation, a key ever used is not the one the stopped run created).
+    ActionGroup("iam", ("GetAccessKeyLastUsed", "GetUser"), "users"),
     # Issue 4: SSH keys, service-specific credentials, signing certificates (only when enabled in the policy).
     ActionGroup(
         "iam",
@@ -142,6 +145,8 @@ SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
     ActionGroup(
         "secretsmanager", ("CreateSecret", "PutSecretValue", "PutResourcePolicy", "TagResource"), "secrets"
     ),
+    # The rotation journal: which version a secret hands out (labels only), and withdrawing one.
+    ActionGroup("secretsmanager", ("DescribeSecret", "UpdateSecretVersionStage"), "secrets"),
     # Not called by our code: Secrets Manager and DynamoDB use the project key on the caller's behalf.
     ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
     # Notices: owner email through SES v2 from the sender identity, run summaries to the security topic.
@@ -344,7 +349,7 @@ STACK_NAME_FORWARDER = "CredentialLifecycleSigninForwarder"
 # -- the require-MFA managed policy: a copy of `credlife.domain.mfa_policy` (equality tested)
 REQUIRE_MFA_POLICY_NAME = "credlife-require-mfa"
 REQUIRE_MFA_POLICY_DESCRIPTION = (
-    "credential-lifecycle: deny all but MFA self-service until the user signs in with MFA"
+    "credential-lifecycle: console sessions without MFA may only set up MFA; access keys are not affected"
 )
 _OWN_USER = "arn:aws:iam::*:user/${aws:username}"
 REQUIRE_MFA_POLICY_DOCUMENT: dict[str, Any] = {
@@ -396,7 +401,8 @@ REQUIRE_MFA_POLICY_DOCUMENT: dict[str, Any] = {
                 "sts:GetSessionToken",
             ],
             "Resource": "*",
-            "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
+            # Bool, not BoolIfExists: calls signed with the user's access keys are not affected
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}},
         },
     ],
 }

@@ -75,8 +75,15 @@ def user(
 def notice(
     warns_of: str, stage: str, sent_ago: float, deadline: datetime, *, dry_run: bool = False
 ) -> Notice:
+    """A notice recorded `sent_ago` days before NOW and delivered to its owner at once."""
+    sent_at = NOW - days(sent_ago)
     return Notice(
-        warns_of=warns_of, stage=stage, sent_at=NOW - days(sent_ago), deadline=deadline, dry_run=dry_run
+        warns_of=warns_of,
+        stage=stage,
+        sent_at=sent_at,
+        deadline=deadline,
+        dry_run=dry_run,
+        delivered_at=sent_at,
     )
 
 

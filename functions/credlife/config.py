@@ -30,6 +30,7 @@ _ENV_FIELDS = (
     "region",
     "automation_principal_arn",
     "require_mfa_policy_arn",
+    "event_clock_tolerance_minutes",
 )
 _ENV_POLICY_FIELDS = ("dry_run",)
 #: Organization-mode settings the CDK stack sets one by one (`CREDLIFE_ORGANIZATION_<FIELD>`).
@@ -161,6 +162,12 @@ class Settings(BaseModel):
     organization: OrganizationSettings = Field(default_factory=OrganizationSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     security_hub: SecurityHubSettings = Field(default_factory=SecurityHubSettings)
+    #: A run's clock is the real clock. An invoking event (schedule, rotate-now) whose `time` is further
+    #: than this from it is refused: a stale sample or a replayed event must not date notices.
+    event_clock_tolerance_minutes: int = Field(default=15, ge=1, le=1440)
+    #: How old an account-queue message may be when the worker takes it (it waits for SQS retries and
+    #: the worker's concurrency); an older one, or one from the future, is refused (failed record).
+    queued_run_max_age_minutes: int = Field(default=360, ge=1, le=20160)
 
     @property
     def effective_policy(self) -> Policy:

@@ -309,8 +309,11 @@ def run_demo(out: TextIO, *, days: int = 150, step: int = 1, config: str | None 
         for day in range(0, days + 1, step):
             now = EPOCH + timedelta(days=day)
             _workloads_use_keys(day, now)
+            # Every handler runs with the real clock moved to the demo's day (a run's clock is the real
+            # one; an event far from it is refused).
             for event in _console_users_act(iam, day, now):
-                event_handler.handler(event, _Context(function_name="credlife-demo-events"))
+                with time_machine.travel(now, tick=False):
+                    event_handler.handler(event, _Context(function_name="credlife-demo-events"))
             with time_machine.travel(now, tick=False):
                 result = scheduled.handler(_scheduled_event(now), _Context())
             mail_days.extend([day] * (len(_sent_mail()) - len(mail_days)))

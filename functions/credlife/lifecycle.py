@@ -37,6 +37,7 @@ from credlife.domain.models import (
 from credlife.domain.password_policy import PasswordPolicy
 from credlife.domain.planner import (
     exemption,
+    key_observations,
     plan,
     plan_user,
     unrecorded_inactive_keys,
@@ -44,7 +45,7 @@ from credlife.domain.planner import (
 )
 from credlife.domain.policy import Policy
 from credlife.notifications import NotificationService
-from credlife.ports import ExecutorPort, InventoryPort, RunSummary, StateStorePort
+from credlife.ports import ExecutorPort, InventoryPort, Recovery, RunSummary, StateStorePort
 
 log = logging.getLogger("credlife.lifecycle")
 
@@ -132,22 +133,28 @@ class LifecycleService:
 
         `rotate_now` maps users to who asked for an immediate rotation (the "rotate now" event or CLI): the
         planner treats their active key as due, with every rule (exemptions, quota, dry-run) still applied."""
+        run_id = _run_id(now)
+        # Before anything is read for planning: what an earlier run left half-done is finished or undone,
+        # so that no key the project could not hand over is planned around.
+        recovery, recovery_failure = self._recover(now, run_id)
         snapshot = self._snapshot(now, only_user)
         if rotate_now:
             snapshot = replace(snapshot, rotate_now=dict(rotate_now))
         snapshot = self._start_inactive_clocks(snapshot, now)
-        summary, resolved = self._plan(snapshot, now)
+        summary, resolved = self._plan(snapshot, now, run_id=run_id)
         if rotate_now:  # "rotate now" is about access keys: the other credentials wait for the schedule
             summary.actions = [
                 a for a in summary.actions if a.credential in _KEY_ROWS and a.action is not ActionKind.ADVISE
             ]
         users = {u.name: u for u in snapshot.users}
+        self._report_recovery(summary, users, recovery, recovery_failure, now)
         by_user: dict[str, list[Action]] = {}
         for action in summary.actions:
             by_user.setdefault(action.user, []).append(action)
         for name, user_actions in by_user.items():
-            # exempt users have nothing to resolve: their rows are only audited
-            user = resolved.get(name) or User(name=name, arn="")
+            # exempt users have nothing to resolve: their rows are only audited; users without key rows
+            # go as the snapshot has them (the facts a disruptive step is re-checked against)
+            user = resolved.get(name) or users.get(name) or User(name=name, arn="")
             try:
                 outcomes = self.executor.apply(
                     snapshot.account_id, user, user_actions, now=now, run_id=summary.run_id
@@ -183,6 +190,49 @@ class LifecycleService:
                 log.exception("publishing the report failed")
         summary.api_calls = self._api_calls()
         return summary
+
+    def _recover(self, now: datetime, run_id: str) -> tuple[Recovery, str | None]:
+        try:
+            recovery = self.executor.recover_rotations(
+                self._account_id(), now=now, run_id=run_id, dry_run=self.policy.dry_run
+            )
+        except Exception as error:  # the journal unreadable: no access-key action can be trusted this run
+            log.exception("the rotation journal could not be read")
+            return Recovery(), f"the rotation journal could not be read ({type(error).__name__})"
+        return recovery, None
+
+    def _report_recovery(
+        self,
+        summary: RunSummary,
+        users: Mapping[str, User],
+        recovery: Recovery,
+        failure: str | None,
+        now: datetime,
+    ) -> None:
+        """Interrupted rotations finished or undone go into the summary (and to the owner / the security
+        team like any outcome); users whose rotation is still open, or all when the journal could not be
+        read, get no access-key action this run."""
+        summary.outcomes.extend(recovery.outcomes)
+        summary.failures.extend(
+            f"{o.action.user}: {o.detail}" for o in recovery.outcomes if o.status == "failed"
+        )
+        held = dict(recovery.held)
+        if failure is not None:
+            summary.failures.append(f"{failure}: no access-key action this run")
+        for name, why in held.items():
+            summary.failures.append(f"{name}: access-key actions wait: {why}")
+        if failure is not None or held:
+            summary.actions = [
+                a
+                for a in summary.actions
+                if a.credential is not CredentialType.ACCESS_KEY or (failure is None and a.user not in held)
+            ]
+        if self.notifications is not None and recovery.outcomes:
+            try:
+                self.notifications.queue(summary, users, recovery.outcomes, now)
+            except Exception as error:
+                summary.failures.append(f"recovery notices not queued ({type(error).__name__})")
+                log.exception("queueing recovery notices failed")
 
     def _snapshot(
         self, now: datetime, only_user: str | None, *, allow_missing_state: bool = False
@@ -269,8 +319,10 @@ class LifecycleService:
             root=root, password_policy=policy, password_policy_known=known, server_certificates=certificates
         )
 
-    def _plan(self, snapshot: AccountSnapshot, now: datetime) -> tuple[RunSummary, dict[str, User]]:
-        summary = RunSummary(snapshot.account_id, _run_id(now), now, self.policy.dry_run)
+    def _plan(
+        self, snapshot: AccountSnapshot, now: datetime, *, run_id: str | None = None
+    ) -> tuple[RunSummary, dict[str, User]]:
+        summary = RunSummary(snapshot.account_id, run_id or _run_id(now), now, self.policy.dry_run)
         summary.users = len(snapshot.users)
         first = plan(snapshot, self.policy, now)
         needing = users_needing_key_ids(first)
@@ -324,6 +376,21 @@ class LifecycleService:
             ref = key_ref(user.name, key.created)
             records[ref] = replace(
                 records.get(ref) or KeyRecord(user.name, key.created), first_seen_inactive=now
+            )
+        for user, key, observed in key_observations(snapshot, now):
+            try:
+                self.state.record_key_observation(snapshot.account_id, user.name, key, **observed)
+            except Exception as error:  # not remembered: the planner judges on what it sees now
+                log.warning(
+                    "could not record a key observation", extra={"user": user.name, "error": str(error)}
+                )
+                continue
+            ref = key_ref(user.name, key.created)
+            known = records.get(ref) or KeyRecord(user.name, key.created)
+            records[ref] = replace(
+                known,
+                reactivated_at=observed.get("reactivated_at", known.reactivated_at),
+                replacement_first_used=observed.get("replacement_first_used", known.replacement_first_used),
             )
         return replace(snapshot, records=records)
 

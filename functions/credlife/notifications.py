@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from credlife.aws.errors import AwsError
 from credlife.domain.actions import CHANGING_KINDS
@@ -28,12 +28,21 @@ from credlife.domain.messages import (
     Templates,
     compose,
     group_by_recipient,
+    postponed,
     render_digest,
     security_summary,
 )
 from credlife.domain.models import User
 from credlife.domain.owners import OwnerRules, resolve_owner
-from credlife.ports import AuditEntry, NotifierPort, Outcome, OutgoingMessage, RunSummary, StateStorePort
+from credlife.ports import (
+    AuditEntry,
+    NotifierPort,
+    Outcome,
+    OutgoingMessage,
+    RunSummary,
+    StateStorePort,
+    Undeliverable,
+)
 
 log = logging.getLogger("credlife.notifications")
 
@@ -47,17 +56,29 @@ class NotificationService:
         rules: OwnerRules,
         templates: Templates,
         secret_name: Callable[[str], str] | None = None,
+        notice_days: int = 7,
     ) -> None:
+        #: A first notice delivered late announces a deadline at least this long after its delivery.
+        self.notice = timedelta(days=notice_days)
         self.state = state
         self.notifier = notifier
         self.rules = rules
         self.templates = templates
         self._secret_name = secret_name
 
+    def items_for(self, user: User, outcome: Outcome, now: datetime) -> list[MessageItem]:
+        """The message items of one outcome, addressed (the executor stores a notice's items with it)."""
+        owner = resolve_owner(user, self.rules)
+        facts = OutcomeFacts(
+            outcome.action, outcome.status, outcome.detail, outcome.new_key_id, outcome.secret_name
+        )
+        return compose(facts, owner, now=now, secret_name=self._secret(user.name))
+
     def queue(
         self, summary: RunSummary, users: Mapping[str, User], outcomes: Sequence[Outcome], now: datetime
     ) -> int:
-        """Store the message items of `outcomes`; returns how many were new."""
+        """Store the message items of `outcomes` (those not already stored with their notice); returns how
+        many were new."""
         queued = 0
         for outcome in outcomes:
             name = outcome.action.user
@@ -66,7 +87,8 @@ class NotificationService:
                 outcome.action, outcome.status, outcome.detail, outcome.new_key_id, outcome.secret_name
             )
             for item in compose(facts, owner, now=now, secret_name=self._secret(name)):
-                if not self.state.enqueue_message(summary.account_id, item):
+                # items stored with their notice (one transaction) are only audited here
+                if not outcome.messages_stored and not self.state.enqueue_message(summary.account_id, item):
                     continue
                 queued += 1
                 self._audit(
@@ -81,7 +103,9 @@ class NotificationService:
 
     def deliver(self, summary: RunSummary, now: datetime) -> None:
         account = summary.account_id
-        pending = self.state.pending_messages(account)
+        pending = [
+            postponed(i, delivered_at=now, notice=self.notice) for i in self.state.pending_messages(account)
+        ]
         owner_items = [i for i in pending if i.audience is Audience.OWNER]
         security_items = [i for i in pending if i.audience is Audience.SECURITY]
         for recipient, items in group_by_recipient(owner_items).items():
@@ -132,7 +156,14 @@ class NotificationService:
         except Exception as error:  # one recipient's failure never stops the others
             reason = _safe(error)
             summary.undelivered += len(items)
-            summary.failures.append(f"notification to {recipient} failed ({reason}); retried next run")
+            notices = sum(1 for i in items if i.notice_ref)
+            if notices:
+                summary.failures.append(
+                    f"owner {recipient} could not be reached ({reason}): {notices} notice(s) wait; nothing "
+                    f"they announce happens until {self.notice.days} days after delivery; retried next run"
+                )
+            else:
+                summary.failures.append(f"notification to {recipient} failed ({reason}); retried next run")
             log.warning("send failed", extra={"recipient": recipient, "items": len(items), "error": reason})
             row = {"action": "notify", "user": "-", "recipient": recipient}
             self._audit(summary, now, row, "failed", reason)
@@ -141,6 +172,17 @@ class NotificationService:
             except Exception:
                 log.exception("could not count the failed attempt", extra={"recipient": recipient})
             return False
+        try:
+            # the notices first: an item marked delivered whose notice is not would never count
+            for item in items:
+                if item.notice_ref:
+                    self.state.mark_notice_delivered(summary.account_id, item.notice_ref, at=now)
+        except Exception:  # the items stay pending: sent again next run, counted from that delivery
+            log.exception("delivered but the notice not marked delivered", extra={"recipient": recipient})
+            summary.failures.append(
+                f"notification to {recipient} sent but its notices not recorded as delivered"
+            )
+            return True
         try:
             self.state.mark_delivered(summary.account_id, ids, at=now, receipt=receipt)
         except Exception:  # sent but not marked: the next run may send these items once more
@@ -186,4 +228,4 @@ def _counts(summary: RunSummary) -> dict[str, int]:
 
 
 def _safe(error: BaseException) -> str:
-    return str(error) if isinstance(error, AwsError) else type(error).__name__
+    return str(error) if isinstance(error, AwsError | Undeliverable) else type(error).__name__

@@ -29,8 +29,24 @@ class StateStorePort(Protocol):
     def load_records(self, account_id: str) -> dict[str, KeyRecord]:
         """Every key record of the account, keyed by `key_ref(user, key_created)`."""
 
-    def record_notice(self, account_id: str, user: str, key: AccessKey, notice: Notice) -> bool:
-        """Persist a notice once: False when that (warns_of, stage) was already recorded for the key."""
+    def record_notice(
+        self,
+        account_id: str,
+        user: str,
+        key: AccessKey,
+        notice: Notice,
+        messages: Sequence[MessageItem] = (),
+    ) -> bool:
+        """Persist a notice once, with the outbox items that tell its owner (both or neither): False when
+        that (warns_of, stage, deadline) was already recorded for the key."""
+
+    def record_key_observation(
+        self, account_id: str, user: str, key: AccessKey, **observed: datetime
+    ) -> None:
+        """Remember what a scan saw about a key (`replacement_first_used`, `reactivated_at`)."""
+
+    def mark_notice_delivered(self, account_id: str, notice_ref: str, *, at: datetime) -> None:
+        """The owner received that notice: its minimum-notice clock starts at `at`."""
 
     def record_rotation(
         self, account_id: str, user: str, key: AccessKey, *, rotated_at: datetime, replacement: AccessKey
@@ -66,6 +82,17 @@ class StateStorePort(Protocol):
     def mark_failed(self, account_id: str, item_ids: Sequence[str], *, at: datetime, error: str) -> None:
         """Count a failed attempt; the items stay pending for the next run."""
 
+    # -- the rotation journal: a rotation's steps, recorded so that the next run can finish or undo it
+
+    def journal_intent(self, account_id: str, entry: RotationJournal) -> None:
+        """Record a rotation before its `CreateAccessKey` (raises when it cannot: then nothing is created)."""
+
+    def journal_update(self, account_id: str, entry: RotationJournal) -> None:
+        """Record the entry's step (and what it learnt: the new key, the end); the entry must exist."""
+
+    def open_journals(self, account_id: str) -> list[RotationJournal]:
+        """Every rotation not finished nor undone yet, oldest first."""
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
@@ -80,6 +107,42 @@ class AuditEntry:
     detail: str = ""
 
 
+#: Steps of a rotation's journal entry, in order; an entry is open until `COMPLETED` or `UNDONE`.
+JOURNAL_INTENT = "intent"  # recorded before CreateAccessKey (the user's keys then: `keys_before`)
+JOURNAL_CREATED = "created"  # the new key exists (its id recorded) and its secret value is being written
+JOURNAL_UNDOING = "undoing"  # the hand-over failed: the new key is being deleted, the secret rolled back
+JOURNAL_STORED = "stored"  # the secret's current version holds the new key (`secret_version`)
+JOURNAL_COMPLETED = "completed"  # the rotation is recorded on the old key's record
+JOURNAL_UNDONE = "undone"  # nothing of the rotation is left (no new key, no secret naming it)
+
+
+@dataclass(frozen=True, slots=True)
+class RotationJournal:
+    """One rotation's progress, written before `CreateAccessKey` and after each step, so that a run that
+    stops half-way (timeout, crash, a failed clean-up) is finished or undone by the next one. Never holds
+    a secret: `secret_version` is the id (ClientRequestToken) of the secret version this rotation writes,
+    which tells whether the secret holds the new key without reading it."""
+
+    user: str
+    old_key_created: datetime
+    old_key_id: str | None
+    started_at: datetime
+    run_id: str
+    action: Action  # the planned rotation (its deadline and notice stage are the owner's message)
+    secret_name: str
+    secret_version: str
+    keys_before: tuple[str, ...] = ()
+    step: str = JOURNAL_INTENT
+    new_key_id: str | None = None
+    new_key_created: datetime | None = None
+    finished_at: datetime | None = None
+    resolution: str = ""
+
+    @property
+    def open(self) -> bool:
+        return self.finished_at is None
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     action: Action
@@ -87,6 +150,15 @@ class Outcome:
     detail: str = ""
     new_key_id: str | None = None
     secret_name: str | None = None
+    #: The outcome's message items were already stored with its notice (one transaction): not queued again.
+    messages_stored: bool = False
+
+
+class NoticeMessagesPort(Protocol):
+    """Composes the message items of an outcome whose notice is being recorded, so the executor can store
+    the notice and the items that tell its owner together (a notice nobody is told about never counts)."""
+
+    def items_for(self, user: User, outcome: Outcome, now: datetime) -> list[MessageItem]: ...
 
 
 class ExecutorPort(Protocol):
@@ -94,6 +166,19 @@ class ExecutorPort(Protocol):
         self, account_id: str, user: User, actions: Sequence[Action], *, now: datetime, run_id: str
     ) -> list[Outcome]:
         """Apply one user's actions (key ids resolved), idempotently, auditing each before and after."""
+
+    def recover_rotations(self, account_id: str, *, now: datetime, run_id: str, dry_run: bool) -> Recovery:
+        """Finish or undo the rotations an earlier run left half-done (the rotation journal)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What `recover_rotations` did: one outcome per journal entry it finished or undid (the planned
+    rotation, `applied` when finished, `failed` when undone), and the users whose entry is still open
+    (their access-key actions wait: a key the project could not hand over is never planned around)."""
+
+    outcomes: tuple[Outcome, ...] = ()
+    held: Mapping[str, str] = field(default_factory=dict)  # user → why
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +191,11 @@ class OutgoingMessage:
     text: str
     html: str | None = None
     json_body: str | None = None
+
+
+class Undeliverable(Exception):
+    """A channel that cannot put a message in front of a person (e.g. no e-mail sender configured): the
+    message stays pending, and a notice it carries never counts as received."""
 
 
 class ChannelPort(Protocol):

@@ -39,6 +39,9 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SECRET_PREFIX = "credlife/access-keys"
+#: The verified SES sender every e2e account has, as a deployment that tells owners has it (without one,
+#: owner notices are only logged, never count as received, and nothing disruptive happens).
+SENDER = "credlife-sender@example.com"
 
 
 # -- events and context ------------------------------------------------------------------------------
@@ -166,7 +169,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     for name in ("CREDLIFE_CONFIG", "CREDLIFE_CONFIG_FILE", "CREDLIFE_STATE_TABLE", "CREDLIFE_DRY_RUN"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CREDLIFE_SENDER_EMAIL", SENDER)
     with mock_aws():
+        boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
         iam = boto3.client("iam", region_name=REGION)
         # moto answers the first GenerateCredentialReport with STARTED, and the inventory then waits a real
         # second before asking again; a report already generated keeps each run fast. moto rebuilds the

@@ -294,9 +294,9 @@ def test_one_owners_failed_send_does_not_stop_the_others(env: Env) -> None:
         response = invoke()
     # Then the other owners got theirs, and only the platform digest is reported failed
     assert set(by_recipient(env.emails())) == {"ana@example.com", "dee@example.com", SECURITY}
-    assert [f for f in response["failures"] if "notification" in f] == [
-        f"notification to {PLATFORM} failed (ses:SendEmail failed: MessageRejected: injected by the test); "
-        "retried next run"
+    assert [f for f in response["failures"] if PLATFORM in f] == [
+        f"owner {PLATFORM} could not be reached (ses:SendEmail failed: MessageRejected: injected by the "
+        "test): 2 notice(s) wait; nothing they announce happens until 7 days after delivery; retried next run"
     ]
 
 
@@ -358,7 +358,9 @@ def test_the_rotated_key_is_in_a_kms_encrypted_secret_only_its_user_and_the_auto
 @pytest.mark.parametrize(
     ("case", "deactivated_on", "reason"),
     [
-        ("new key used, old key idle", 1, "key_replaced_safe"),
+        # the old key was last used the day before the rotation: idle `safe_idle_days` (7) on day 6, and the
+        # owner has had the rotation message for `notice_days` (7) on day 7
+        ("new key used, old key idle", 7, "key_replaced_safe"),
         ("new key never used", 14, "key_replaced_overdue"),
         ("old key used after the new one", 14, "key_replaced_overdue"),
     ],
@@ -472,4 +474,19 @@ def test_a_malformed_rotate_now_event_is_rejected(env: Env, detail: dict[str, An
     event["detail"] = detail
     # When the handler runs, Then it is rejected without touching anything
     assert invoke_rotate_now(event) == {"status": "rejected", "reason": "malformed"}
+    assert env.emails() == []
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_a_rotate_now_event_far_from_the_real_clock_is_refused(env: Env) -> None:
+    # Given a key and the sample request (2026-06-01T09:30Z) arriving a day later
+    env.aws.user("ana.rotate", now=NOW, tags={"owner": "ana@example.com"})
+    env.aws.key("ana.rotate", now=NOW, age=10, used_ago=1)
+    before = env.aws.all_keys()
+    event = rotate_now_event("ana.rotate")
+    with time_machine.travel(event_time(event) + timedelta(days=1), tick=False):
+        response = rotate_now.handler(event, LambdaContext())
+    # Then it is refused: nothing rotated, nobody mailed
+    assert (response["status"], response["reason"], response["user"]) == ("rejected", "clock", "ana.rotate")
+    assert env.aws.all_keys() == before
     assert env.emails() == []

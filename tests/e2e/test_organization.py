@@ -173,11 +173,13 @@ def test_scheduler_queues_one_message_per_selected_account(org: Org, monkeypatch
     monkeypatch.setenv("CREDLIFE_ORGANIZATION_QUEUE_URL", org.queue_url)
     monkeypatch.setenv("CREDLIFE_CONFIG", json.dumps({"organization": {"exclude_accounts": [ACCOUNT]}}))
 
-    # When the scheduled event arrives
-    response = scheduled.handler(EVENT, LambdaContext())
+    # When the scheduled event arrives (the real clock at its time)
+    with time_machine.travel(NOW, tick=False):
+        response = scheduled.handler(EVENT, LambdaContext())
+        queue = queued(org)  # read on the same clock (SQS drops messages past their retention period)
 
-    # Then one message per active member account is queued, carrying the event's time, and no IAM is read
-    messages = [AccountMessage.from_json(m["Body"]) for m in queued(org)]
+    # Then one message per active member account is queued, carrying the run's time, and no IAM is read
+    messages = [AccountMessage.from_json(m["Body"]) for m in queue]
     assert sorted(m.account_id for m in messages) == sorted([org.in_prod, org.in_team, org.tagged])
     assert {m.time for m in messages} == {NOW}
     assert response["status"] == "ok"
@@ -241,3 +243,34 @@ def test_worker_fails_records_it_has_no_time_for(org: Org) -> None:
     # Then the record is failed (to be retried), and nothing was done in the account
     assert response["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
     assert key_count(org.in_prod) == 1
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_worker_refuses_a_message_too_far_from_the_real_clock(org: Org) -> None:
+    # Given one account queued at NOW, and a worker whose real clock is a day later (the message is
+    # older than `queued_run_max_age_minutes`, 6 hours) or an hour earlier (from the future)
+    config = parse_settings(
+        {
+            "state_table": TABLE,
+            "policy": {"dry_run": False},
+            "organization": {"enabled": True, "queue_url": "q"},
+        }
+    )
+    account_worker.use_worker(config, boto3.Session(region_name=REGION))
+    scheduled.fan_out(NOW, settings(org, include_accounts=[org.in_prod]))
+    (message,) = queued(org)
+    for clock in (NOW + timedelta(days=1), NOW - timedelta(hours=1)):
+        # When the worker takes it
+        with time_machine.travel(clock, tick=False):
+            response = account_worker.handler(sqs_event([message]), LambdaContext())
+        # Then the record is failed (SQS retries it, then the alarmed dead-letter queue) and nothing is done
+        assert response["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
+        assert key_count(org.in_prod) == 1
+    # And a message that waited in the queue for a few hours still runs, on the real clock
+    with time_machine.travel(NOW + timedelta(hours=3), tick=False):
+        response = account_worker.handler(sqs_event([message]), LambdaContext())
+    assert response["batchItemFailures"] == []
+    assert key_count(org.in_prod) == 2
+    store = DynamoStateStore(TABLE, boto3.client("dynamodb", region_name=REGION))
+    (record,) = store.load_records(org.in_prod).values()
+    assert record.rotated_at == NOW + timedelta(hours=3)

@@ -25,7 +25,7 @@ from credlife.aws.state_store import DynamoStateStore, create_state_table
 from credlife.config import parse_settings
 from credlife.domain.mfa_policy import POLICY_NAME, require_mfa_policy_document
 from credlife.handlers import account_worker
-from tests.e2e.conftest import ACCOUNT, REGION, Account, LambdaContext, naive_utc
+from tests.e2e.conftest import ACCOUNT, REGION, SENDER, Account, LambdaContext, naive_utc
 
 pytestmark = pytest.mark.e2e
 
@@ -96,6 +96,7 @@ def use_worker(member: Member, **policy: Any) -> None:
     settings = parse_settings(
         {
             "state_table": TABLE,
+            "sender_email": SENDER,  # owners are told (a notice only logged never counts)
             "require_mfa_policy_arn": member.home_policy_arn,
             "policy": {"dry_run": False, **policy},
             "organization": {"enabled": True, "queue_url": "accounts"},

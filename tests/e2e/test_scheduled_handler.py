@@ -10,9 +10,11 @@ gives a new key is the run's clock."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from credlife.handlers import scheduled
 from credlife.ports import AuditEntry
 from tests.e2e.conftest import (
     ACCOUNT,
+    EVENTS,
     Account,
     LambdaContext,
     Logs,
@@ -252,19 +255,25 @@ def test_rotation_then_safe_deactivation_then_deletion_over_days(lambda_env: Acc
     assert keys == {old: "Active", new: "Active"}
     assert aws.secret(user)["AccessKeyId"] == new
 
-    # day 1: the workload has switched to the new key; the rotation message announced the deadline, so the
-    # old key, unused since the switch, is deactivated as safe
+    # day 1: the workload has switched to the new key, but the old key has been idle only two days: a weekly
+    # job could still need it, so nothing happens yet
     _, rows = day(1)
+    assert rows == []
+    assert aws.keys(user) == {old: "Active", new: "Active"}
+
+    # day 7: the old key (last used an hour before the day-0 run) has been idle `safe_idle_days` (7) and
+    # unused since the new key's first use: it is deactivated as safe, before the announced deadline
+    _, rows = day(7)
     assert rows == [("deactivate", "key_replaced_safe", "applied")]
     assert aws.keys(user) == {old: "Inactive", new: "Active"}
 
-    # day 8: its deletion (14 days after deactivation) is announced 7 days ahead
-    _, rows = day(8)
+    # day 14: its deletion (14 days after deactivation) is announced 7 days ahead
+    _, rows = day(14)
     assert rows == [("warn", "inactive_key_cleanup", "applied")]
     assert aws.keys(user) == {old: "Inactive", new: "Active"}
 
-    # day 15: deleted, after the notice; only the new key is left, still the one in the secret
-    _, rows = day(15)
+    # day 21: deleted, after the notice; only the new key is left, still the one in the secret
+    _, rows = day(21)
     assert rows == [("delete", "inactive_key_cleanup", "applied")]
     assert aws.keys(user) == {new: "Active"}
     assert aws.secret(user)["AccessKeyId"] == new
@@ -460,3 +469,88 @@ def test_new_secret_access_key_appears_in_no_log_response_or_table_item(
     assert secret_key not in json.dumps(response)
     assert secret_key not in repr(store(aws).audit_log(ACCOUNT))
     assert secret_key not in json.dumps(aws.table_items(TABLE))
+
+
+# -- 7. a bounded clock -------------------------------------------------------------------------------
+
+#: "Today" for these tests: the real clock, moved (a run's clock is the real one, never the event's).
+TODAY = datetime.fromisoformat("2026-11-29T06:00:00+00:00")
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_the_stale_sample_event_is_refused_and_records_nothing(lambda_env: Account, logs: Logs) -> None:
+    # Given an account whose key is aged and whose unused key is due a warning (a run would act and warn)
+    aws = lambda_env
+    user = aws.user("ida.aged", now=TODAY)
+    aws.key(user, now=TODAY, age=200, used_ago=1)
+    idle = aws.user("ivo.idle", now=TODAY)
+    aws.key(idle, now=TODAY, age=200, used_ago=60)
+    before = aws.all_keys()
+
+    # When `events/scheduled.json` (2026-06-01) is invoked as is, months later (the README's old step)
+    response = invoke(scheduled_event(), now=TODAY)
+
+    # Then it is refused with a clear log and nothing is recorded: no notice "sent" months ago
+    assert response["status"] == "rejected"
+    assert response["reason"] == "clock"
+    assert response["event_time"] == "2026-06-01T06:00:00+00:00"
+    assert response["now"] == TODAY.isoformat()
+    assert aws.all_keys() == before
+    assert aws.secret_versions() == {}
+    assert aws.table_items(TABLE) == []
+    assert "rejected scheduled event: event time 2026-06-01T06:00:00+00:00 is" in logs.text()
+    assert "is 181 days 0 h in the past of the real clock 2026-11-29T06:00:00+00:00" in logs.text()
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_an_event_from_the_future_is_refused(lambda_env: Account) -> None:
+    aws = lambda_env
+    aws.key(aws.user("ida.aged", now=TODAY), now=TODAY, age=200, used_ago=1)
+    response = invoke(scheduled_event(TODAY + timedelta(days=30)), now=TODAY)
+    assert (response["status"], response["reason"]) == ("rejected", "clock")
+    assert aws.table_items(TABLE) == []
+
+
+def test_a_fresh_event_runs_on_the_real_clock(lambda_env: Account) -> None:
+    # Given an aged key, and an event a few minutes off the real clock (allowed: 15 minutes)
+    aws = lambda_env
+    user = aws.user("ida.aged", now=TODAY)
+    old = aws.key(user, now=TODAY, age=200, used_ago=1)
+
+    # When it is invoked
+    response = invoke(scheduled_event(TODAY - timedelta(minutes=10)), now=TODAY)
+
+    # Then the run happens, and everything it records is dated by the real clock, not the event's time
+    assert response["status"] == "ok"
+    (entry,) = [e for e in results(aws) if e.action["action"] == "rotate"]
+    assert entry.at == TODAY
+    rotated = record(aws, user, old)
+    assert rotated is not None
+    assert rotated.rotated_at == TODAY
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_the_tolerance_is_configurable(lambda_env: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDLIFE_EVENT_CLOCK_TOLERANCE_MINUTES", "5")
+    scheduled.use_runtime(None)
+    response = invoke(scheduled_event(TODAY - timedelta(minutes=10)), now=TODAY)
+    assert (response["status"], response["reason"]) == ("rejected", "clock")
+
+
+def test_the_readmes_verification_step_runs_on_the_real_clock(lambda_env: Account, tmp_path: Path) -> None:
+    # Given the README's command that turns the sample into an event of now
+    readme = (EVENTS.parent / "README.md").read_text(encoding="utf-8")
+    (line,) = [ln for ln in readme.splitlines() if "events/scheduled.json > now.json" in ln]
+    command = line.strip().strip(",").removesuffix(", then").strip("`").replace("> now.json", "> $OUT")
+    out = tmp_path / "now.json"
+    subprocess.run(  # noqa: S603 - the README's own command, run as the operator would
+        ["/bin/bash", "-c", command],
+        cwd=EVENTS.parent,
+        env={"OUT": str(out), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    event = json.loads(out.read_text(encoding="utf-8"))
+    # When the scanner is invoked with it, on the real clock (no time travel)
+    response: dict[str, Any] = scheduled.handler(event, LambdaContext())
+    # Then the run happens (the sample as is would be refused)
+    assert response["status"] == "ok", response

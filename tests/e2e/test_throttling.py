@@ -22,7 +22,7 @@ from credlife.aws.factory import build_runtime
 from credlife.aws.state_store import DynamoStateStore, create_state_table
 from credlife.config import parse_settings
 from credlife.handlers import scheduled
-from tests.e2e.conftest import ACCOUNT, Account, LambdaContext, event_time, scheduled_event
+from tests.e2e.conftest import ACCOUNT, SENDER, Account, LambdaContext, event_time, scheduled_event
 
 pytestmark = pytest.mark.e2e
 
@@ -73,7 +73,7 @@ def test_throttled_run_completes_and_a_repeated_run_duplicates_nothing(
         aws.key(name, now=NOW, age=120, used_ago=1)
     aws.user("cy", now=NOW)
     aws.key("cy", now=NOW, age=10, used_ago=1)
-    settings = parse_settings({"state_table": TABLE, "policy": {"dry_run": False}})
+    settings = parse_settings({"state_table": TABLE, "sender_email": SENDER, "policy": {"dry_run": False}})
     scheduled.use_runtime(build_runtime(settings))
 
     # When the scheduled run meets throttling on report generation, authorization details, key listing,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from moto import mock_aws
+from moto.iam.models import iam_backends
 
 from credlife.aws.credential_executor import CredentialActions, MfaEnabledHook
 from credlife.aws.executor import Executor
@@ -22,7 +23,7 @@ from credlife.domain.actions import Action, ActionKind, Reason
 from credlife.domain.credential_planner import ACCOUNT as ACCOUNT_ROW
 from credlife.domain.credential_planner import CONSOLE
 from credlife.domain.mfa_policy import POLICY_NAME, require_mfa_policy_document
-from credlife.domain.models import CredentialType, User, cred_ref
+from credlife.domain.models import CredentialType, LoginProfile, User, cred_ref
 from credlife.domain.password_policy import PasswordPolicyBaseline
 from credlife.risk_monitor import MfaLift
 
@@ -150,6 +151,78 @@ def test_delete_login_profile(env: Env) -> None:
     assert env.apply(action) == "noop"  # already gone
     record = env.store.load_credential_records(ACCOUNT)[cred_ref("carol", "password", CONSOLE)]
     assert record.deleted_at == NOW
+
+
+def test_deleting_the_console_password_lifts_the_enforcement_with_it(env: Env) -> None:
+    # Given a console user without MFA on whom the require-MFA policy is enforced
+    env.apply(row(ActionKind.ENFORCE, CredentialType.MFA, Reason.CONSOLE_NO_MFA))
+    assert env.attached("carol") == [env.arn]
+    # When the unused console password is deleted
+    action = row(ActionKind.DELETE, CredentialType.PASSWORD, Reason.PASSWORD_UNUSED)
+    (outcome,) = env.executor.apply(ACCOUNT, User("carol", ""), [action], now=NOW, run_id="r1")
+    # Then nothing is left to enforce: the policy goes with the password, and the episode is closed
+    assert outcome.status == "applied"
+    assert "require-MFA enforcement lifted" in outcome.detail
+    assert env.attached("carol") == []
+    record = env.store.load_credential_records(ACCOUNT)[cred_ref("carol", "mfa", CONSOLE)]
+    assert record.enforced_at is None
+    assert record.resolved_at == NOW
+
+
+def test_lift_for_a_removed_password_rereads_the_login_profile(env: Env) -> None:
+    # Given an enforced user whose console password the plan saw removed, but who has one again now
+    env.apply(row(ActionKind.ENFORCE, CredentialType.MFA, Reason.CONSOLE_NO_MFA))
+    lift = row(ActionKind.LIFT, CredentialType.MFA, Reason.CONSOLE_PASSWORD_REMOVED)
+    # Then the enforcement stays while the password exists
+    assert env.apply(lift) == "skipped"
+    assert env.attached("carol") == [env.arn]
+    # and is lifted once it is really gone
+    boto3.client("iam", region_name="us-east-1").delete_login_profile(UserName="carol")
+    assert env.apply(lift) == "applied"
+    assert env.attached("carol") == []
+
+
+def test_console_password_used_since_the_plan_is_not_deleted(env: Env) -> None:
+    # Given a plan made from a credential report that says the password was last used 50 days ago
+    planned = User(
+        "carol", "", login_profile=LoginProfile(NOW - timedelta(days=400), NOW - timedelta(days=50))
+    )
+    action = row(ActionKind.DELETE, CredentialType.PASSWORD, Reason.PASSWORD_UNUSED)
+    # and the user signed in an hour ago (after the report was generated)
+    stored = iam_backends[ACCOUNT]["global"].users["carol"]
+    stored.password_last_used = (NOW - timedelta(hours=1)).replace(tzinfo=None)  # type: ignore[assignment]
+    # When the deletion is applied
+    (outcome,) = env.executor.apply(ACCOUNT, planned, [action], now=NOW, run_id="r1")
+    # Then the fresh sign-in voids it: skipped with when, audited, the password kept
+    assert outcome.status == "skipped"
+    assert outcome.detail == "used since the plan: 2026-06-01 11:00Z"
+    boto3.client("iam", region_name="us-east-1").get_login_profile(UserName="carol")
+    results = [(e.phase, e.outcome, e.detail) for e in env.store.audit_log(ACCOUNT)]
+    assert results[-1] == ("result", "skipped", "used since the plan: 2026-06-01 11:00Z")
+    # And a password whose last sign-in is the plan's own is deleted
+    unchanged = User(
+        "carol", "", login_profile=LoginProfile(NOW - timedelta(days=400), NOW - timedelta(hours=1))
+    )
+    (outcome,) = env.executor.apply(ACCOUNT, unchanged, [action], now=NOW, run_id="r2")
+    assert outcome.status == "applied"
+
+
+def test_delete_login_profile_mode_rereads_mfa(env: Env) -> None:
+    # Given mfa_enforcement "delete_login_profile" planned for a user who enabled MFA since the report
+    iam = boto3.client("iam", region_name="us-east-1")
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="carol")["VirtualMFADevice"]["SerialNumber"]
+    iam.enable_mfa_device(
+        UserName="carol", SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )
+    # Then the password is kept
+    assert env.apply(row(ActionKind.DELETE, CredentialType.MFA, Reason.CONSOLE_NO_MFA)) == "skipped"
+    iam.get_login_profile(UserName="carol")
+
+
+def test_enforce_rechecks_the_console_password_before_attaching(env: Env) -> None:
+    boto3.client("iam", region_name="us-east-1").delete_login_profile(UserName="carol")
+    assert env.apply(row(ActionKind.ENFORCE, CredentialType.MFA, Reason.CONSOLE_NO_MFA)) == "noop"
+    assert env.attached("carol") == []
 
 
 def test_password_policy_enforced_to_the_baseline_keeping_stronger_settings(env: Env) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from unittest import mock
@@ -15,6 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.errors import AwsError
@@ -144,6 +145,12 @@ def client_error(code: str, operation: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
 
 
+def secret_versions(world: World, name: str) -> dict[str, list[str]]:
+    """Version id → labels (moto stamps listed versions with the time of the listing: left out)."""
+    listed = world.sm.list_secret_version_ids(SecretId=name)["Versions"]
+    return {v["VersionId"]: sorted(v.get("VersionStages", [])) for v in listed}
+
+
 def statuses(outcomes: list[Outcome]) -> list[tuple[str, str]]:
     return [(o.action.action.value, o.status) for o in outcomes]
 
@@ -220,21 +227,24 @@ def test_no_secret_access_key_leaks_anywhere(world: World, caplog: pytest.LogCap
 def test_a_secrets_manager_failure_leaves_no_orphan_key(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given a user with one key, and Secrets Manager failing (the injected fault records what it was sent)
+    # Given a user with one key, and Secrets Manager refusing the value with an error whose text echoes it
+    # (a validation error quoting its parameter; injected: moto never echoes a value)
     alice = world.make_user("alice", KeyStatus.ACTIVE)
     (old,) = alice.access_keys
     sent: dict[str, Any] = {}
 
-    def failing_create_secret(**params: Any) -> None:
+    def failing_put_secret_value(**params: Any) -> None:
         sent.update(params)
-        raise client_error("InternalServiceError", "CreateSecret")
+        message = f"Value at 'secretString' failed to satisfy constraint: {params['SecretString']}"
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "PutSecretValue")
 
     # When the key is rotated
-    with mock.patch.object(world.sm, "create_secret", side_effect=failing_create_secret):
+    with mock.patch.object(world.sm, "put_secret_value", side_effect=failing_put_secret_value):
         (outcome,) = world.apply(alice, act(ActionKind.ROTATE, alice, old))
     # Then the outcome is failed, says why, and the user is left with only the original key
     assert outcome.status == "failed"
     assert "Secrets Manager" in outcome.detail
+    assert "ValidationException" in outcome.detail
     assert "deleted again" in outcome.detail
     assert outcome.new_key_id is None
     assert world.iam_keys("alice") == {old.key_id: "Active"}
@@ -306,13 +316,13 @@ def test_deleting_first_makes_room_and_a_second_apply_changes_nothing(world: Wor
     assert set(after_first) == {active.key_id, first[1].new_key_id}
     secret_name = first[1].secret_name
     assert secret_name is not None
-    versions = world.sm.list_secret_version_ids(SecretId=secret_name)["Versions"]
+    versions = secret_versions(world, secret_name)
     # When the same actions are applied again to the user as IAM now has them
     second = world.apply(world.user("carol"), *actions)
     # Then every action is a noop and IAM and the secret are unchanged
     assert statuses(second) == [("delete", "noop"), ("rotate", "noop"), ("warn", "noop")]
     assert world.iam_keys("carol") == after_first
-    assert world.sm.list_secret_version_ids(SecretId=secret_name)["Versions"] == versions
+    assert secret_versions(world, secret_name) == versions
 
 
 def test_dry_run_changes_nothing_in_iam_and_is_audited(world: World) -> None:
@@ -353,6 +363,81 @@ def test_dry_run_changes_nothing_in_iam_and_is_audited(world: World) -> None:
 
 
 # -- deactivate and delete ---------------------------------------------------------------------------
+
+
+def used_in_iam(user: str, key_id: str, at: datetime) -> None:
+    """A workload signs a call with the key at `at` (moto's stored last-used date, read by
+    GetAccessKeyLastUsed; a credential report generated earlier would not show it)."""
+    for stored in iam_backends[ACCOUNT]["global"].users[user].access_keys:
+        if stored.access_key_id == key_id:
+            stored.last_used = AccessKeyLastUsed(
+                timestamp=at.astimezone(UTC).replace(tzinfo=None), service="s3", region="us-east-1"
+            )
+
+
+def as_planned(user: User, last_used: datetime | None) -> User:
+    """The user as the (older) credential report showed them: every key last used at `last_used`."""
+    keys = tuple(replace(k, last_used=last_used) for k in user.access_keys)
+    return replace(user, access_keys=keys)
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "reason"),
+    [
+        (ActionKind.DEACTIVATE, KeyStatus.ACTIVE, Reason.KEY_UNUSED),
+        (ActionKind.DEACTIVATE, KeyStatus.ACTIVE, Reason.KEY_REPLACED_SAFE),
+        (ActionKind.DELETE, KeyStatus.INACTIVE, Reason.INACTIVE_KEY_CLEANUP),
+    ],
+)
+def test_a_key_used_since_the_plan_is_left_alone(
+    world: World, kind: ActionKind, status: KeyStatus, reason: Reason
+) -> None:
+    # Given a plan made from a credential report in which the key was last used 50 days ago
+    ivan = world.make_user("ivan", status)
+    planned = as_planned(ivan, NOW - timedelta(days=50))
+    (key,) = planned.access_keys
+    assert key.key_id is not None
+    # and a workload that used it an hour ago (after the report was generated)
+    used_in_iam("ivan", key.key_id, NOW - timedelta(hours=1))
+    # When the disruptive step is applied
+    (outcome,) = world.apply(planned, act(kind, planned, key, reason=reason))
+    # Then the fresh last use voids it: skipped, saying when, IAM unchanged, audited
+    assert outcome.status == "skipped"
+    assert outcome.detail.startswith("used since the plan: 2026-01-15 08:00Z")
+    assert world.iam_keys("ivan") == {key.key_id: status.value}
+    results = [(e.phase, e.outcome) for e in world.audit()]
+    assert results == [("intent", ""), ("result", "skipped")]
+    # And nothing is recorded as done (no deactivation or deletion date for the planner to go on from)
+    record = world.state.load_records(ACCOUNT).get(key_ref("ivan", key.created))
+    assert record is None or (record.deactivated_at is None and record.first_seen_inactive is None)
+
+
+def test_a_key_whose_last_use_is_the_plans_own_is_acted_on(world: World) -> None:
+    # Given the report's last use and IAM's agree (the same use, read twice)
+    judy = world.make_user("judy", KeyStatus.ACTIVE)
+    (key,) = judy.access_keys
+    assert key.key_id is not None
+    used_in_iam("judy", key.key_id, NOW - timedelta(days=50))
+    planned = as_planned(judy, NOW - timedelta(days=50))
+    # Then the step goes ahead
+    (outcome,) = world.apply(planned, act(ActionKind.DEACTIVATE, planned, planned.access_keys[0]))
+    assert outcome.status == "applied"
+    assert world.iam_keys("judy") == {key.key_id: "Inactive"}
+
+
+def test_the_announced_deadline_of_a_replaced_key_stands_even_if_it_is_still_used(world: World) -> None:
+    # Given the old key of a rotation at its announced deadline, still used by a workload that did not switch
+    karl = world.make_user("karl", KeyStatus.ACTIVE)
+    (key,) = karl.access_keys
+    assert key.key_id is not None
+    used_in_iam("karl", key.key_id, NOW - timedelta(hours=1))
+    planned = as_planned(karl, NOW - timedelta(days=2))
+    action = act(ActionKind.DEACTIVATE, planned, planned.access_keys[0], reason=Reason.KEY_REPLACED_OVERDUE)
+    world.counter.reset()
+    # Then the deadline the owner was given is kept (use does not void a replacement's deadline)
+    (outcome,) = world.apply(planned, action)
+    assert outcome.status == "applied"
+    assert "iam:GetAccessKeyLastUsed" not in world.counter.snapshot()
 
 
 def test_deactivate_sets_the_key_inactive_and_records_why(world: World) -> None:
@@ -531,5 +616,7 @@ def test_only_the_declared_iam_actions_are_called(world: World) -> None:
     )
     # Then the IAM calls made are exactly the executor's access-key actions (all declared in REQUIRED_ACTIONS;
     # the other credentials' actions are checked in test_credential_actions.py)
-    assert {name for name in world.counter.snapshot() if name.startswith("iam:")} == set(KEY_ACTIONS)
-    assert set(KEY_ACTIONS) <= set(REQUIRED_ACTIONS)
+    # and the key's last use, re-read right before deleting it (read before you break)
+    called = {name for name in world.counter.snapshot() if name.startswith("iam:")}
+    assert called == {*KEY_ACTIONS, "iam:GetAccessKeyLastUsed"}
+    assert called <= set(REQUIRED_ACTIONS)

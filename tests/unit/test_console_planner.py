@@ -111,15 +111,15 @@ class TestMfaForConsoleUsers:
         assert warn.key_created == NOW  # the detection time the executor persists
 
     def test_reminder_at_the_next_stage_only(self) -> None:
-        sent = Notice("enforce", "7d", NOW - days(4), NOW + days(3))
+        sent = Notice("enforce", "7d", NOW - days(4), NOW + days(3), delivered_at=NOW - days(4))
         record = mfa_record(detected_ago=4, notices=(sent,))
         assert rows(run(console(), records=(record,))) == [("mfa", "warn", "console_no_mfa", "3d")]
         # and nothing more on the same stage
-        again = Notice("enforce", "3d", NOW, NOW + days(3))
+        again = Notice("enforce", "3d", NOW, NOW + days(3), delivered_at=NOW)
         assert run(console(), records=(replace(record, notices=(sent, again)),)) == []
 
     def test_enforced_after_the_persisted_grace(self) -> None:
-        sent = Notice("enforce", "7d", NOW - days(7), NOW)
+        sent = Notice("enforce", "7d", NOW - days(7), NOW, delivered_at=NOW - days(7))
         actions = run(console(), records=(mfa_record(detected_ago=7, notices=(sent,)),))
         assert rows(actions) == [("mfa", "enforce", "console_no_mfa", None)]
         assert actions[0].severity is Severity.HIGH
@@ -133,7 +133,7 @@ class TestMfaForConsoleUsers:
 
     def test_delete_login_profile_mode(self) -> None:
         policy = LIVE.model_copy(update={"mfa_enforcement": "delete_login_profile"})
-        sent = Notice("delete", "7d", NOW - days(8), NOW - days(1))
+        sent = Notice("delete", "7d", NOW - days(8), NOW - days(1), delivered_at=NOW - days(8))
         actions = run(console(), records=(mfa_record(detected_ago=8, notices=(sent,)),), policy=policy)
         assert rows(actions) == [("mfa", "delete", "console_no_mfa", None)]
 
@@ -153,6 +153,41 @@ class TestMfaForConsoleUsers:
     def test_grace_closed_when_mfa_enabled_before_enforcement(self) -> None:
         actions = run(console(mfa=True), records=(mfa_record(detected_ago=3),))
         assert rows(actions) == [("mfa", "lift", "mfa_enabled", None)]
+
+    def test_lifted_once_the_console_password_is_gone(self) -> None:
+        # Given an enforced user without MFA whose console password was removed (by hand or by us)
+        enforced = replace(user("gone"), attached_policies=(POLICY_ARN,))
+        actions = run(enforced, records=(mfa_record("gone", detected_ago=20),))
+        # Then nothing justifies the enforcement any more: it is lifted
+        assert rows(actions) == [("mfa", "lift", "console_password_removed", None)]
+        assert "no console password" in actions[0].detail
+        # even when the grace record was lost
+        assert rows(run(enforced)) == [("mfa", "lift", "console_password_removed", None)]
+
+    def test_grace_closed_when_the_password_is_removed_before_enforcement(self) -> None:
+        # Given a grace period still open for a user who no longer has a console password: closed, so a
+        # password set later starts a new grace (with new notices) instead of being enforced at once
+        actions = run(user("gone"), records=(mfa_record("gone", detected_ago=3),))
+        assert rows(actions) == [("mfa", "lift", "console_password_removed", None)]
+
+    def test_lifted_when_the_user_becomes_exempt(self) -> None:
+        # Given an enforced console user without MFA who is now tagged exempt
+        exempt = console(tags={"credlife:exempt": "true"}, enforced=True)
+        actions = run(exempt, records=(mfa_record(detected_ago=20),))
+        # Then the audited exempt row, and the enforcement is lifted (nothing else)
+        assert rows(actions) == [
+            ("user", "exempt", "exempt_tag", None),
+            ("mfa", "lift", "mfa_enforcement_exempt", None),
+        ]
+        # and an exempt user we never enforced on gets only the exempt row
+        assert rows(run(console(tags={"credlife:exempt": "true"}))) == [
+            ("user", "exempt", "exempt_tag", None)
+        ]
+
+    def test_the_notice_says_access_keys_are_not_affected(self) -> None:
+        (warn,) = run(console())
+        assert "console sessions without MFA" in warn.detail
+        assert "access keys are not affected" in warn.detail
 
     def test_user_mid_reset_is_only_reported(self) -> None:
         actions = run(console(created_ago=60, used_ago=None, reset=True))
@@ -184,7 +219,7 @@ class TestUnusedConsolePassword:
         assert "never used" in actions[0].detail
 
     def test_deleted_at_the_deadline_after_notice(self) -> None:
-        sent = Notice("delete", "7d", NOW - days(7), NOW)
+        sent = Notice("delete", "7d", NOW - days(7), NOW, delivered_at=NOW - days(7))
         actions = run(console(mfa=True, used_ago=45), records=(password_record("carol", (sent,)),))
         assert rows(actions) == [("password", "delete", "password_unused", None)]
 
@@ -194,7 +229,7 @@ class TestUnusedConsolePassword:
         assert actions[0].deadline == NOW + days(7)
 
     def test_used_again_starts_a_new_episode(self) -> None:
-        old = Notice("delete", "7d", NOW - days(60), NOW - days(53))
+        old = Notice("delete", "7d", NOW - days(60), NOW - days(53), delivered_at=NOW - days(60))
         assert run(console(mfa=True, used_ago=2), records=(password_record("carol", (old,)),)) == []
 
     def test_unused_password_without_mfa_gets_both_rows(self) -> None:

@@ -31,8 +31,24 @@ def test_everything_else_is_denied_without_mfa() -> None:
     assert deny["Effect"] == "Deny"
     assert deny["Resource"] == "*"
     assert "Action" not in deny  # NotAction: deny all but the listed self-service calls
-    assert deny["Condition"] == {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}
+    assert deny["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "false"}}
     assert set(deny["NotAction"]) == set(SELF_SERVICE_WITHOUT_MFA)
+
+
+def test_calls_signed_with_the_users_access_keys_are_never_denied() -> None:
+    """Requests signed with long-term access keys carry no `aws:MultiFactorAuthPresent` key. A deny
+    conditioned with an `...IfExists` operator (AWS's documented `BoolIfExists` pattern) matches when the key
+    is absent and would break every workload using the user's keys; a plain `Bool` on "false" matches only
+    sessions that say "no MFA" (console, GetSessionToken without MFA)."""
+    for statement in require_mfa_policy_document()["Statement"]:
+        if statement["Effect"] != "Deny":
+            continue
+        condition = statement.get("Condition")
+        assert condition, f"{statement['Sid']}: an unconditioned deny would also deny access-key calls"
+        for operator, keys in condition.items():
+            assert not operator.endswith("IfExists"), f"{statement['Sid']}: {operator} denies absent keys"
+            assert operator == "Bool"
+            assert keys == {"aws:MultiFactorAuthPresent": "false"}
 
 
 def test_a_user_can_still_enrol_mfa_and_change_their_password() -> None:

@@ -66,7 +66,7 @@ def test_aged_ssh_key_warned_14_days_ahead_with_its_id() -> None:
 
 
 def test_aged_ssh_key_set_inactive_at_the_deadline() -> None:
-    sent = Notice("deactivate", "14d", NOW - days(14), NOW)
+    sent = Notice("deactivate", "14d", NOW - days(14), NOW, delivered_at=NOW - days(14))
     record = CredentialRecord("dev", "ssh_key", "APKA1", notices=(sent,))
     assert rows(run(git_user("dev", ssh("APKA1", 90)), records=(record,))) == [
         ("ssh_key", "APKA1", "deactivate", None)
@@ -86,7 +86,7 @@ def test_inactive_key_deleted_30_days_after_first_seen() -> None:
     ]
     seen = CredentialRecord("dev", "ssh_key", "APKA2", detected_at=NOW - days(23))
     assert rows(run(git_user("dev", key), records=(seen,))) == [("ssh_key", "APKA2", "warn", "7d")]
-    sent = Notice("delete", "7d", NOW - days(7), NOW)
+    sent = Notice("delete", "7d", NOW - days(7), NOW, delivered_at=NOW - days(7))
     done = replace(seen, detected_at=NOW - days(30), notices=(sent,))
     assert rows(run(git_user("dev", key), records=(done,))) == [("ssh_key", "APKA2", "delete", None)]
 

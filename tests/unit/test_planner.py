@@ -4,6 +4,8 @@ Ageing is explicit: keys are built `age` days before the fixed clock `NOW` (test
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
@@ -126,10 +128,11 @@ class TestRetiringTheReplacedKey:
         )
         assert warn.deadline == NOW - days(1) + days(14)
 
-    def test_safe_once_new_key_used_and_old_not_since(self) -> None:
-        # Given the rotation notice went out, the new key was used after the old one's last use
+    def test_safe_once_new_key_used_and_old_idle_long_enough(self) -> None:
+        # Given the rotation notice went out 8 days ago, the new key is in use and the old one has been
+        # idle 8 days (more than `safe_idle_days`), not used since the new key's first use
         alice, record = after_rotation(
-            5, old_used_ago=5, new_used_ago=0.5, notices=(notice("deactivate", "14d", 4, NOW + days(9)),)
+            9, old_used_ago=8, new_used_ago=0.5, notices=(notice("deactivate", "14d", 8, NOW + days(5)),)
         )
         # When planned
         actions = run(alice, records=(record,))
@@ -137,6 +140,54 @@ class TestRetiringTheReplacedKey:
         assert [(a.action, a.reason, a.key_id) for a in actions] == [
             (ActionKind.DEACTIVATE, Reason.KEY_REPLACED_SAFE, "AKIAOLD")
         ]
+
+    def test_not_safe_while_old_key_idle_less_than_safe_idle_days(self) -> None:
+        # Given the switch looks done (new key used after the old one's last use) but the old key has been
+        # idle only 5 days: a weekly job may still need it
+        alice, record = after_rotation(
+            5, old_used_ago=5, new_used_ago=0.5, notices=(notice("deactivate", "14d", 4, NOW + days(9)),)
+        )
+        # Then nothing happens before the deadline
+        assert run(alice, records=(record,)) == []
+
+    def test_not_safe_when_the_old_key_was_used_after_the_new_keys_first_use(self) -> None:
+        # Given a fleet: one host switched to the new key 10 days ago, another used the old key 8 days ago
+        # (after that first use), and the new key's latest use is recent
+        alice, record = after_rotation(
+            11, old_used_ago=8, new_used_ago=0.5, notices=(notice("deactivate", "14d", 11, NOW + days(3)),)
+        )
+        record = replace(record, replacement_first_used=NOW - days(10))
+        # Then comparing the latest uses is not proof: nothing but reminders before the announced deadline
+        assert [a.action for a in run(alice, records=(record,))] == [ActionKind.WARN]
+        # and at the deadline the old key is retired as overdue (announced 11 days before it)
+        later = run(alice, records=(record,), now=NOW + days(3))
+        assert [(a.action, a.reason) for a in later] == [(ActionKind.DEACTIVATE, Reason.KEY_REPLACED_OVERDUE)]
+
+    def test_a_reactivated_key_is_a_new_episode_and_never_retired_at_once(self) -> None:
+        # Given we deactivated the old key at its deadline and the owner turned it back on today
+        alice, record = after_rotation(
+            20, old_used_ago=30, new_used_ago=0.5, notices=(notice("deactivate", "14d", 20, NOW - days(6)),)
+        )
+        record = replace(
+            record,
+            deactivated_at=NOW - days(6),
+            deactivation_reason=Reason.KEY_REPLACED_OVERDUE.value,
+            reactivated_at=NOW,
+        )
+        # When planned the same day (and every day until the new deadline)
+        (warn,) = run(alice, records=(record,))
+        # Then the owner gets a new notice with a new deadline, nothing is deactivated
+        assert (warn.action, warn.warns_of, warn.opens_notice) == (
+            ActionKind.WARN,
+            ActionKind.DEACTIVATE,
+            True,
+        )
+        assert warn.deadline is not None
+        assert warn.deadline >= NOW + days(7)
+        told = replace(record, notices=(*record.notices, notice("deactivate", "7d", 0, warn.deadline)))
+        for day in range(1, 7):
+            later = run(alice, records=(told,), now=NOW + days(day))
+            assert [a.action for a in later if a.action is not ActionKind.WARN] == [], day
 
     def test_not_safe_while_old_key_still_used_within_granularity(self) -> None:
         # Given the old key was used 10 minutes before the new one's last use (15-minute granularity)
@@ -171,17 +222,29 @@ class TestRetiringTheReplacedKey:
         later = run(alice, records=(record,), now=NOW + days(4))
         assert [a.action for a in later] == [ActionKind.DEACTIVATE]
 
-    def test_fresh_key_made_by_the_owner_counts_as_replacement(self) -> None:
-        # Given an aged key and a fresh key the owner created themselves, both active
-        old, new = key(200, 1), key(5, 1)
-        (warn,) = run(user("alice", old, new))
+    def test_a_key_the_owner_made_after_the_rotation_notice_counts_once_the_old_key_is_idle(self) -> None:
+        # Given the owner received a rotation notice 20 days ago, made a fresh key 5 days later and the aged
+        # key has not been used for 10 days
+        old, new = key(200, 10), key(15, 1)
+        record = KeyRecord("alice", old.created, notices=(notice("rotate", "14d", 20, NOW - days(6)),))
+        (warn,) = run(user("alice", old, new), records=(record,))
         # Then the aged key's deactivation is announced (the fresh key is left alone)
         assert (warn.action, warn.warns_of, warn.key_created) == (
             ActionKind.WARN,
             ActionKind.DEACTIVATE,
             old.created,
         )
-        assert warn.deadline == new.created + days(14)
+        assert warn.deadline is not None
+        assert warn.deadline >= NOW + days(7)
+
+    def test_a_fresh_key_without_a_rotation_notice_is_another_workload(self) -> None:
+        # Given an aged key in daily use and a fresh key the owner created with no rotation notice
+        old, new = key(200, 1), key(5, 1)
+        actions = run(user("alice", old, new))
+        # Then two active keys are two workloads: an alert, and nothing deactivated or announced for it
+        assert [(a.action, a.reason, a.key_created) for a in actions if a.key_created == old.created] == [
+            (ActionKind.ALERT, Reason.KEY_QUOTA_CONFLICT, old.created)
+        ]
 
     def test_two_workloads_keys_made_together_are_not_replacements(self) -> None:
         # Given two keys made 5 days apart, both in daily use (two workloads), the older one now aged
@@ -194,15 +257,18 @@ class TestRetiringTheReplacedKey:
             (ActionKind.WARN, Reason.KEY_ROTATION_DUE, "AKIAYOUNGER"),
         ]
 
-    def test_a_key_made_inside_the_warning_window_is_a_replacement(self) -> None:
-        # Given the owner made a new key right when the first rotation warning went out (day 76)
+    def test_a_key_made_inside_the_warning_window_while_the_old_one_is_used_is_not_a_replacement(
+        self,
+    ) -> None:
+        # Given the first rotation notice reached the owner 15 days ago and a new key was made the same day
+        # for a different workload; the old key is still used every day
         older, newer = key(91, 0.1), key(15, 0.1)
-        (warn,) = run(user("alice", older, newer))
-        assert (warn.warns_of, warn.reason, warn.key_created) == (
-            ActionKind.DEACTIVATE,
-            Reason.KEY_REPLACED_OVERDUE,
-            older.created,
-        )
+        record = KeyRecord("alice", older.created, notices=(notice("rotate", "14d", 15, NOW - days(1)),))
+        actions = run(user("alice", older, newer), records=(record,))
+        # Then the old key is not retired for the new one: a conflict for a human, no deactivation notice
+        assert [(a.action, a.reason) for a in actions if a.key_created == older.created] == [
+            (ActionKind.ALERT, Reason.KEY_QUOTA_CONFLICT)
+        ]
 
 
 class TestInactiveKeys:

@@ -18,6 +18,12 @@ from credlife.domain.planner import exemption, plan
 from credlife.domain.policy import Policy
 from tests.builders import ACCOUNT, NOW, days
 
+
+def delivered(notice: Notice) -> Notice:
+    """A notice its owner received when it was recorded."""
+    return replace(notice, delivered_at=notice.sent_at)
+
+
 NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789+=,.@_-", min_size=1, max_size=12)
 
 
@@ -38,12 +44,14 @@ def records_for(draw: st.DrawFn, name: str, k: AccessKey) -> KeyRecord | None:
     if not draw(st.booleans()):
         return None
     notices = tuple(
-        Notice(
-            warns_of=draw(st.sampled_from(["rotate", "deactivate", "delete"])),
-            stage=draw(st.sampled_from(["14d", "7d", "1d", "notice"])),
-            sent_at=NOW - days(draw(st.floats(min_value=0, max_value=60))),
-            deadline=NOW + days(draw(st.floats(min_value=-30, max_value=30))),
-            dry_run=draw(st.booleans()),
+        delivered(
+            Notice(
+                warns_of=draw(st.sampled_from(["rotate", "deactivate", "delete"])),
+                stage=draw(st.sampled_from(["14d", "7d", "1d", "notice"])),
+                sent_at=NOW - days(draw(st.floats(min_value=0, max_value=60))),
+                deadline=NOW + days(draw(st.floats(min_value=-30, max_value=30))),
+                dry_run=draw(st.booleans()),
+            )
         )
         for _ in range(draw(st.integers(min_value=0, max_value=3)))
     )
@@ -227,9 +235,13 @@ def test_whole_lifecycles_respect_notice_and_quota(users: list[SimUser]) -> None
             if a.action is ActionKind.WARN:
                 assert a.deadline is not None
                 assert a.deadline >= now
+                assert a.warns_of is not None
                 records[ref] = replace(
                     record,
-                    notices=(*record.notices, Notice(a.warns_of.value, a.stage or "", now, a.deadline)),  # type: ignore[union-attr]
+                    notices=(
+                        *record.notices,
+                        Notice(a.warns_of.value, a.stage or "", now, a.deadline, delivered_at=now),
+                    ),
                 )
             elif a.action is ActionKind.ROTATE:
                 new = SimKey(now)
@@ -238,7 +250,7 @@ def test_whole_lifecycles_respect_notice_and_quota(users: list[SimUser]) -> None
                 assert a.warns_of is ActionKind.DEACTIVATE
                 assert a.stage is not None
                 assert a.deadline is not None
-                announced = Notice(a.warns_of.value, a.stage, now, a.deadline)
+                announced = Notice(a.warns_of.value, a.stage, now, a.deadline, delivered_at=now)
                 records[ref] = replace(
                     record,
                     rotated_at=now,

@@ -3,6 +3,7 @@ episodes, dry-run notices."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from credlife.domain.models import Notice
@@ -19,7 +20,7 @@ def d(n: float) -> timedelta:
 def sent(
     stage_name: str, ago: float, deadline: datetime, *, dry: bool = False, kind: str = "deactivate"
 ) -> Notice:
-    return Notice(kind, stage_name, NOW - d(ago), deadline, dry_run=dry)
+    return Notice(kind, stage_name, NOW - d(ago), deadline, dry_run=dry, delivered_at=NOW - d(ago))
 
 
 def test_nothing_before_the_first_stage() -> None:
@@ -28,7 +29,7 @@ def test_nothing_before_the_first_stage() -> None:
 
 def test_first_stage_warns_with_the_natural_deadline() -> None:
     step = schedule(now=NOW, natural_due=NOW + d(7), warn_days=(7,), notices=[], notice=WEEK)
-    assert step == Step(act=False, deadline=NOW + d(7), due=NOW, stage="7d")
+    assert step == Step(act=False, deadline=NOW + d(7), due=NOW, stage="7d", opens_notice=True)
 
 
 def test_first_detection_after_the_due_date_pushes_the_deadline_by_the_notice() -> None:
@@ -73,13 +74,31 @@ def test_missed_stages_are_caught_up_once_and_never_repeated() -> None:
     )
 
 
-def test_early_action_needs_a_notice_sent_before_now() -> None:
+def test_early_action_needs_a_notice_received_the_full_notice_period_before() -> None:
     kwargs = {"natural_due": NOW + d(10), "warn_days": (14,), "notice": WEEK, "early_ok": True}
-    # a notice sent this very run does not allow acting early (and its stage is not repeated)
+    # a notice sent this very run, or received only 6 days ago, does not allow acting early
     assert schedule(now=NOW, notices=[sent("14d", 0, NOW + d(10))], **kwargs) is None  # type: ignore[arg-type]
-    step = schedule(now=NOW, notices=[sent("14d", 1, NOW + d(10))], **kwargs)  # type: ignore[arg-type]
+    assert schedule(now=NOW, notices=[sent("14d", 6, NOW + d(10))], **kwargs) is None  # type: ignore[arg-type]
+    step = schedule(now=NOW, notices=[sent("14d", 7, NOW + d(10))], **kwargs)  # type: ignore[arg-type]
     assert step is not None
     assert (step.act, step.early, step.due) == (True, True, NOW)
+
+
+def test_an_undelivered_notice_counts_for_nothing_but_not_warning_twice() -> None:
+    # Given a notice recorded 10 days ago that never reached its owner
+    pending = replace(sent("7d", 10, NOW - d(3)), delivered_at=None)
+    step = schedule(now=NOW, natural_due=NOW - d(3), warn_days=(7,), notices=[pending], notice=WEEK)
+    # Then nothing is done and no second notice recorded, although the announced deadline passed
+    assert step is None
+    # ... and once delivered (today), the deadline is a full notice period after the delivery
+    received = replace(pending, delivered_at=NOW)
+    assert (
+        schedule(now=NOW + d(6), natural_due=NOW - d(3), warn_days=(7,), notices=[received], notice=WEEK)
+        is None
+    )
+    step = schedule(now=NOW + d(7), natural_due=NOW - d(3), warn_days=(7,), notices=[received], notice=WEEK)
+    assert step is not None
+    assert (step.act, step.deadline) == (True, NOW + d(7))
 
 
 def test_episode_and_dry_run_filters() -> None:

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.errors import AwsError, translate
-from credlife.ports import OutgoingMessage
+from credlife.ports import OutgoingMessage, Undeliverable
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2.client import SESV2Client
@@ -99,18 +99,23 @@ class SnsTopicChannel:
 
 class LoggingChannel:
     """For hosts with no sender or topic configured: logs that a message would go out (subject and
-    recipient only) and accepts it."""
+    recipient only). For the security team's summary that is accepted; for owners (`reaches_people`
+    False) it is refused after logging: a log line is not a notice anybody received, so the items stay
+    pending and nothing they announce happens until a sender is configured."""
 
     name = "log"
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    def __init__(self, logger: logging.Logger | None = None, *, reaches_people: bool = True) -> None:
         self._log = logger or logging.getLogger("credlife.notifier")
+        self.reaches_people = reaches_people
 
     def send(self, message: OutgoingMessage) -> str:
         self._log.info(
             "message not sent (no channel configured)",
             extra={"recipient": message.recipient, "subject": message.subject},
         )
+        if not self.reaches_people:
+            raise Undeliverable("no e-mail sender configured (CREDLIFE_SENDER_EMAIL)")
         return "logged"
 
 

@@ -8,7 +8,8 @@ Also the port the event handler uses to lift MFA enforcement as soon as `EnableM
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
@@ -18,11 +19,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.credentials import CredentialInventory
 from credlife.aws.errors import AwsError, NotFound, translate
+from credlife.aws.fresh_facts import ConsoleFacts, FreshFacts, used_since
 from credlife.domain.actions import Action, ActionKind, Reason
 from credlife.domain.credential_planner import CONSOLE
-from credlife.domain.models import CredentialType, Notice
+from credlife.domain.messages import MessageItem
+from credlife.domain.models import CredentialType, Notice, User
 from credlife.domain.password_policy import PasswordPolicy, PasswordPolicyBaseline, enforced
-from credlife.ports import AuditEntry, Outcome
+from credlife.ports import AuditEntry, NoticeMessagesPort, Outcome
 from credlife.risk_monitor import MfaLift
 
 if TYPE_CHECKING:
@@ -38,6 +41,8 @@ MFA_LIFT_ACTIONS: Final = ("iam:ListAttachedUserPolicies", "iam:DetachUserPolicy
 REQUIRED_ACTIONS: Final = (
     "iam:ListAttachedUserPolicies",
     "iam:ListMFADevices",
+    "iam:GetLoginProfile",
+    "iam:GetUser",
     "iam:DeleteLoginProfile",
     "iam:GetAccountPasswordPolicy",
     "iam:UpdateAccountPasswordPolicy",
@@ -64,6 +69,7 @@ class CredentialStatePort(Protocol):
         notice: Notice,
         *,
         detected_at: datetime | None = None,
+        messages: Sequence[MessageItem] = (),
     ) -> bool: ...
 
     def record_credential_state(
@@ -89,22 +95,34 @@ class CredentialActions:
         require_mfa_policy_arn: str | None,
         password_baseline: PasswordPolicyBaseline | None = None,
         counter: ApiCallCounter | None = None,
+        messages: NoticeMessagesPort | None = None,
     ) -> None:
         self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
+        #: Composes the items that tell the owner about a notice, stored with it (None: notices only).
+        self.messages = messages
         if counter is not None:
             counter.attach(self._iam)
         self._state = state
+        self._fresh = FreshFacts(self._iam)
         self._policy_arn = require_mfa_policy_arn
         self._baseline = password_baseline or PasswordPolicyBaseline()
 
-    def dispatch(self, account_id: str, action: Action, now: datetime) -> Outcome:
+    def dispatch(
+        self, account_id: str, action: Action, now: datetime, *, user: User | None = None
+    ) -> Outcome:
+        """Carry out one row. `user` is the user as the plan saw them (the facts a disruptive step is
+        checked against right before it happens)."""
         if action.action is ActionKind.WARN:
-            return self._warn(account_id, action, now)
+            return self._warn(account_id, action, now, user or User(name=action.user, arn=""))
         if action.credential is CredentialType.PASSWORD_POLICY and action.action is ActionKind.ENFORCE:
             return self._password_policy(action)
         if action.credential is CredentialType.MFA and action.action is ActionKind.ENFORCE:
             return self._enforce_mfa(account_id, action, now)
         if action.credential is CredentialType.MFA and action.action is ActionKind.LIFT:
+            if action.reason is Reason.CONSOLE_PASSWORD_REMOVED:
+                facts = self._fresh.console(action.user)
+                if facts.created is not None:  # a console password again: the enforcement still applies
+                    return Outcome(action, "skipped", "the user has a console password again")
             return self.lift(account_id, action.user, now, dry_run=action.dry_run, action=action)
         if action.credential in _OTHER and action.action in {ActionKind.DEACTIVATE, ActionKind.DELETE}:
             return self._other(account_id, action, now)
@@ -112,16 +130,17 @@ class CredentialActions:
             CredentialType.PASSWORD,
             CredentialType.MFA,
         }:
-            return self._delete_login_profile(account_id, action, now)
+            return self._delete_login_profile(account_id, action, now, user)
         return Outcome(action, "skipped", f"{action.credential.value} {action.action.value} is not supported")
 
     # -- handlers ------------------------------------------------------------------------------------
 
-    def _warn(self, account_id: str, action: Action, now: datetime) -> Outcome:
+    def _warn(self, account_id: str, action: Action, now: datetime, user: User) -> Outcome:
         if action.warns_of is None or action.stage is None or action.deadline is None:
             return Outcome(action, "failed", "a warn action needs warns_of, stage and deadline")
         notice = Notice(action.warns_of.value, action.stage, now, action.deadline, action.dry_run)
         detected = action.key_created if action.credential is CredentialType.MFA else None
+        outcome = Outcome(action, "dry_run" if action.dry_run else "applied")
         recorded = self._state.record_credential_notice(
             account_id,
             action.user,
@@ -129,19 +148,20 @@ class CredentialActions:
             action.key_id or CONSOLE,
             notice,
             detected_at=detected,
+            messages=[] if self.messages is None else self.messages.items_for(user, outcome, now),
         )
         if not recorded:
             return Outcome(action, "noop", f"{action.stage} notice already recorded")
-        return Outcome(action, "dry_run" if action.dry_run else "applied")
+        return replace(outcome, messages_stored=self.messages is not None)
 
     def _enforce_mfa(self, account_id: str, action: Action, now: datetime) -> Outcome:
         if self._policy_arn is None:
             return Outcome(action, "failed", "no require-MFA policy configured (require_mfa_policy_arn)")
-        devices = self._call("ListMFADevices", lambda: self._iam.list_mfa_devices(UserName=action.user)).get(
-            "MFADevices", []
-        )
-        if devices:  # enabled since the (up to 4 hours old) credential report: nothing to enforce
+        facts = self._fresh.console(action.user)  # the credential report can be 4 hours old
+        if facts.mfa_devices:
             return Outcome(action, "noop", "the user has enabled an MFA device since the report")
+        if facts.created is None:
+            return Outcome(action, "noop", "the user has no console password any more: nothing to enforce")
         if action.dry_run:
             return Outcome(action, "dry_run", f"would attach {self._policy_arn}")
         arn = self._policy_arn
@@ -210,9 +230,26 @@ class CredentialActions:
             p.get("PolicyArn") == self._policy_arn for page in pages for p in page.get("AttachedPolicies", [])
         )
 
-    def _delete_login_profile(self, account_id: str, action: Action, now: datetime) -> Outcome:
+    def _delete_login_profile(
+        self, account_id: str, action: Action, now: datetime, user: User | None
+    ) -> Outcome:
+        """Delete the console password, read before (live runs): skipped if the fresh facts void the
+        reason (signed in since the plan; in `delete_login_profile` mode, MFA enabled). Any require-MFA
+        enforcement of ours goes with the password (nothing is left to enforce)."""
         if action.dry_run:
             return Outcome(action, "dry_run", "would delete the console password (login profile)")
+        facts = self._fresh.console(action.user)
+        if facts.created is None:
+            return Outcome(action, "noop", "the user has no console password any more")
+        void = _voided(action, facts, user)
+        if void is not None:
+            log.info(
+                "console password delete skipped: %s",
+                void,
+                extra={"account_id": account_id, "user": action.user, "reason": action.reason.value},
+            )
+            return Outcome(action, "skipped", void)
+        attached = self._attached(action.user)
         try:
             self._call("DeleteLoginProfile", lambda: self._iam.delete_login_profile(UserName=action.user))
         except NotFound:
@@ -220,7 +257,11 @@ class CredentialActions:
         self._state.record_credential_state(
             account_id, action.user, action.credential.value, CONSOLE, at={"deleted_at": now}
         )
-        return Outcome(action, "applied", "console password (login profile) deleted")
+        detail = "console password (login profile) deleted"
+        if attached:
+            lifted, _ = self.lift_enforcement(account_id, action.user, now, dry_run=False)
+            detail += f"; require-MFA enforcement lifted ({lifted.detail})"
+        return Outcome(action, "applied", detail)
 
     def _password_policy(self, action: Action) -> Outcome:
         try:
@@ -333,6 +374,19 @@ class CredentialActions:
             raise translate(error, f"iam:{operation}") from None
         except BotoCoreError as error:
             raise AwsError(f"iam:{operation}", type(error).__name__) from None
+
+
+def _voided(action: Action, facts: ConsoleFacts, user: User | None) -> str | None:
+    """Why the fresh facts void a planned console-password deletion, or None."""
+    if action.reason is Reason.CONSOLE_NO_MFA:  # delete_login_profile mode: only MFA voids it
+        return "an MFA device was enabled since the plan" if facts.mfa_devices else None
+    planned = user.login_profile if user is not None else None
+    if planned is None:
+        return None
+    if used_since(facts.last_used, planned.last_used):
+        assert facts.last_used is not None
+        return f"used since the plan: {facts.last_used:%Y-%m-%d %H:%M}Z"
+    return None
 
 
 class MfaEnabledHook:

@@ -17,6 +17,12 @@ _SERVICES = ("iam", "sts", "dynamodb", "secretsmanager", "sns", "sesv2", "sqs", 
 
 _MESSAGE_LIMIT = 200
 
+#: Calls whose request or response carries a secret (a new secret access key, a secret's value). A
+#: validation error may echo a parameter, so their AWS error text is never kept: only the code.
+SECRET_CALLS = frozenset(
+    {"CreateAccessKey", "CreateSecret", "PutSecretValue", "UpdateSecret", "GetSecretValue"}
+)
+
 
 class AwsError(Exception):
     """An AWS call failed. Carries the operation and AWS error code, never request parameters.
@@ -87,7 +93,9 @@ def translate(error: ClientError, operation: str | None = None, *, service: str 
     info = error.response.get("Error", {})
     code = str(info.get("Code", "Unknown"))
     op = str(operation or getattr(error, "operation_name", None) or "unknown")
-    full = str(info.get("Message", ""))
+    full = "" if carries_secret(op) else str(info.get("Message", ""))
+    if len(code) > 64 or not code.replace(".", "").replace("-", "").isalnum():
+        code = "Unknown"  # an error code is one short word: anything else might echo input
     refused = denied_action(full)
     kind = _BY_CODE.get(code, AccessDenied if refused else AwsError)
     if refused and code.isdigit():  # a bare HTTP status (moto's DynamoDB answers a refusal in XML)
@@ -99,6 +107,11 @@ def translate(error: ClientError, operation: str | None = None, *, service: str 
         if action and action not in message:
             message = f"not authorized to perform: {action}" + (f" ({message})" if message else "")
     return kind(op, code, message, action=action)
+
+
+def carries_secret(operation: str) -> bool:
+    """Whether `operation` ("PutSecretValue", "secretsmanager:PutSecretValue") carries a secret."""
+    return operation.rpartition(":")[2] in SECRET_CALLS
 
 
 def denied_action(text: str) -> str | None:

@@ -2,9 +2,10 @@
 
 Every action gets an audit entry before (`intent`) and after (`result`); one failing action never stops
 the others. Deletions run first (they make room under IAM's two-keys-per-user quota), then rotations,
-deactivations, and the actions that only inform. A rotation hands the new secret access key straight to
-the key vault: it is never logged, audited, returned or put in an error; if the vault cannot store it, the
-new key is deleted again so no key exists that nobody can read.
+deactivations, and the actions that only inform. A rotation (`credlife.aws.rotation`) is journalled and
+hands the new secret access key straight to the key vault: it is never logged, audited, returned or put
+in an error; if the vault cannot store it, the new key is deleted again, and what a stopped run left
+half-done is finished or undone by the next (`recover_rotations`).
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from credlife.aws import credential_executor
+from credlife.aws import credential_executor, fresh_facts, rotation
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.credential_executor import CredentialActions
 from credlife.aws.errors import AwsError, NotFound, translate
-from credlife.aws.secrets import KeyVault, suppress_wire_logs
-from credlife.domain.actions import Action, ActionKind
+from credlife.aws.fresh_facts import FreshFacts, used_since
+from credlife.aws.rotation import Rotator
+from credlife.aws.secrets import KeyVault
+from credlife.domain.actions import Action, ActionKind, Reason
+from credlife.domain.messages import MessageItem
 from credlife.domain.models import AccessKey, CredentialType, KeyRecord, KeyStatus, Notice, User, key_ref
-from credlife.ports import AuditEntry, Outcome, StateStorePort
+from credlife.ports import AuditEntry, NoticeMessagesPort, Outcome, Recovery, StateStorePort
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
@@ -40,9 +44,15 @@ KEY_ACTIONS: Final = (
     "iam:DeleteAccessKey",
     "iam:ListAccessKeys",  # re-reads a key's status right before deleting it
 )
-REQUIRED_ACTIONS: Final = (
-    *KEY_ACTIONS,
-    *credential_executor.REQUIRED_ACTIONS,  # console passwords, MFA checks, the password policy
+REQUIRED_ACTIONS: Final = tuple(
+    dict.fromkeys(
+        (
+            *KEY_ACTIONS,
+            *rotation.REQUIRED_ACTIONS,  # the journalled rotation and its recovery
+            *credential_executor.REQUIRED_ACTIONS,  # console passwords, MFA checks, the password policy
+            *fresh_facts.REQUIRED_ACTIONS,  # re-read right before a disruptive step
+        )
+    )
 )
 
 APPLIED: Final = "applied"
@@ -51,6 +61,11 @@ NOOP: Final = "noop"
 FAILED: Final = "failed"
 REPORTED: Final = "reported"
 SKIPPED: Final = "skipped"
+
+#: Disruptive access-key steps whose reason a use of the key voids (an unused key, a "safe" early
+#: retirement, an inactive key's clean-up): the key's last use is re-read right before them. The deadline
+#: of a replaced key (`key_replaced_overdue`) stands whether or not the old key is still used.
+_VOIDED_BY_USE: Final = frozenset({Reason.KEY_UNUSED, Reason.KEY_REPLACED_SAFE, Reason.INACTIVE_KEY_CLEANUP})
 
 #: Execution order: deletions make room for rotations; informing actions come last.
 _ORDER: Final = {ActionKind.DELETE: 0, ActionKind.ROTATE: 1, ActionKind.DEACTIVATE: 2}
@@ -98,13 +113,21 @@ class Executor:
         state: StateStorePort,
         counter: ApiCallCounter | None = None,
         credentials: CredentialActions | None = None,
+        messages: NoticeMessagesPort | None = None,
+        retry_delays: Sequence[float] | None = None,
     ) -> None:
         self._iam: IAMClient = iam_client if iam_client is not None else boto3.client("iam")
+        #: Composes the items that tell the owner about a notice, stored with it (None: notices only).
+        self._messages = messages
         if counter is not None:
             counter.attach(self._iam)
         self._credentials = credentials
+        self._fresh = FreshFacts(self._iam)
         self._vault = vault
         self._state = state
+        self._rotator = Rotator(
+            self._iam, vault=vault, state=state, retry_delays=retry_delays, messages=messages
+        )
         # Key records of the current run, loaded at the first rotation that needs them (one Query per run).
         self._records: tuple[tuple[str, str], dict[str, KeyRecord]] | None = None
 
@@ -167,7 +190,7 @@ class Executor:
         if action.credential is not CredentialType.ACCESS_KEY:
             if self._credentials is None:
                 return Outcome(action, SKIPPED, f"{action.credential.value} actions are not configured")
-            return self._credentials.dispatch(run.account_id, action, run.now)
+            return self._credentials.dispatch(run.account_id, action, run.now, user=run.user)
         handler: Callable[[_Run, Action], Outcome] = {
             ActionKind.WARN: self._warn,
             ActionKind.ROTATE: self._rotate,
@@ -191,9 +214,13 @@ class Executor:
             deadline=action.deadline,
             dry_run=action.dry_run,
         )
-        if not self._state.record_notice(run.account_id, run.user.name, _identity(key, action), notice):
+        outcome = Outcome(action, DRY_RUN if action.dry_run else APPLIED)
+        items = self._items(run, outcome)
+        if not self._state.record_notice(
+            run.account_id, run.user.name, _identity(key, action), notice, items
+        ):
             return Outcome(action, NOOP, f"{action.stage} notice already recorded")
-        return Outcome(action, DRY_RUN if action.dry_run else APPLIED)
+        return replace(outcome, messages_stored=self._messages is not None)
 
     def _rotate(self, run: _Run, action: Action) -> Outcome:
         key = run.find(action)
@@ -211,66 +238,66 @@ class Executor:
         record = self._record(run, key, action)
         if record and record.rotated_at and record.replacement_key_id in {k.key_id for k in run.keys}:
             return Outcome(action, NOOP, f"already rotated: replacement {record.replacement_key_id} exists")
-
-        with suppress_wire_logs():  # the response carries the secret access key
-            response = self._call(
-                "CreateAccessKey", lambda: self._iam.create_access_key(UserName=run.user.name)
-            )
-        new = response["AccessKey"]
-        new_id = new["AccessKeyId"]
-        new_created = _aware(new["CreateDate"])
-        try:
-            secret_name = self._vault.store_new_key(run.user, new_id, new["SecretAccessKey"], new_created)
-        except Exception as error:
-            reason = _safe(error)
-            del response, new
-            return self._roll_back(run, action, new_id, reason)
-        del response, new
-        replacement = AccessKey(created=new_created, status=KeyStatus.ACTIVE, key_id=new_id)
-        run.keys.append(replacement)
-        detail = f"new key {new_id} stored in secret {secret_name}"
-        try:
-            self._state.record_rotation(
-                run.account_id,
-                run.user.name,
-                _identity(key, action),
-                rotated_at=run.now,
-                replacement=replacement,
-            )
+        outcome, replacement = self._rotator.rotate(
+            run.account_id,
+            run.user,
+            _identity(key, action),
+            action,
+            now=run.now,
+            run_id=run.run_id,
+            keys_before=[k.key_id for k in run.keys if k.key_id],
+        )
+        if replacement is not None:
+            run.keys.append(replacement)
             self._remember_rotation(run, key, action, replacement)
-            if action.warns_of is not None and action.stage is not None and action.deadline is not None:
-                # the owner's rotation message announces the old key's deactivation deadline
-                self._state.record_notice(
-                    run.account_id,
-                    run.user.name,
-                    _identity(key, action),
-                    Notice(action.warns_of.value, action.stage, run.now, action.deadline),
-                )
-        except AwsError as error:
-            log.error(
-                "rotation not recorded",
-                extra=_fields(run, action) | {"new_key_id": new_id, "error": str(error)},
-            )
-            detail += f"; the rotation could not be recorded ({error})"
-        return Outcome(action, APPLIED, detail, new_key_id=new_id, secret_name=secret_name)
+        return outcome
 
-    def _roll_back(self, run: _Run, action: Action, new_id: str, reason: str) -> Outcome:
-        """The vault failed: delete the key nobody can read, so the user is left as before."""
-        detail = f"could not store the new key in Secrets Manager ({reason})"
-        try:
-            self._call(
-                "DeleteAccessKey",
-                lambda: self._iam.delete_access_key(UserName=run.user.name, AccessKeyId=new_id),
+    def _items(self, run: _Run, outcome: Outcome) -> list[MessageItem]:
+        return [] if self._messages is None else self._messages.items_for(run.user, outcome, run.now)
+
+    def recover_rotations(self, account_id: str, *, now: datetime, run_id: str, dry_run: bool) -> Recovery:
+        """Finish or undo the rotations earlier runs left half-done (see `credlife.aws.rotation`); each
+        entry acted on is audited before and after."""
+        outcomes: list[Outcome] = []
+        held: dict[str, str] = {}
+        for entry in self._rotator.open_entries(account_id):
+            if self._rotator.in_flight(entry, now):
+                held[entry.user] = "a rotation is under way"
+                continue
+            row = {
+                **entry.action.as_row(),
+                "action": "recover_rotation",
+                "journal_step": entry.step,
+                "journal_run_id": entry.run_id,
+                "new_key_id": entry.new_key_id,
+                "dry_run": dry_run,
+            }
+            try:
+                self._state.write_audit(account_id, AuditEntry(now, "intent", run_id, row))
+            except Exception as error:  # nothing without its intent on record: the entry waits
+                held[entry.user] = f"the audit intent could not be written ({_safe(error)})"
+                continue
+            found = self._rotator.recover(account_id, entry, now=now, dry_run=dry_run)
+            outcome = found.outcome
+            status = outcome.status if outcome is not None else (DRY_RUN if dry_run else FAILED)
+            detail = _audit_detail(outcome) if outcome is not None else found.why
+            log.log(
+                logging.ERROR if status == FAILED else logging.INFO,
+                "interrupted rotation: %s",
+                status,
+                extra={"account_id": account_id, "run_id": run_id, "user": entry.user, "detail": detail},
             )
-        except AwsError as error:
-            log.critical(
-                "new access key left behind: delete it by hand",
-                extra=_fields(run, action) | {"new_key_id": new_id, "error": str(error)},
-            )
-            return Outcome(
-                action, FAILED, f"{detail}; the new key {new_id} could NOT be deleted again ({error})"
-            )
-        return Outcome(action, FAILED, f"{detail}; the new key {new_id} was deleted again")
+            try:
+                self._state.write_audit(
+                    account_id, AuditEntry(now, "result", run_id, row, outcome=status, detail=detail)
+                )
+            except Exception as error:
+                log.error("audit result not written", extra={"user": entry.user, "error": _safe(error)})
+            if outcome is not None:
+                outcomes.append(outcome)
+            if found.still_open:
+                held[entry.user] = found.why or detail
+        return Recovery(tuple(outcomes), held)
 
     def _deactivate(self, run: _Run, action: Action) -> Outcome:
         key = run.find(action)
@@ -281,6 +308,9 @@ class Executor:
         if action.dry_run:  # later actions of this run see the key as it would be
             run.replace_key(key, replace(key, status=KeyStatus.INACTIVE))
             return Outcome(action, DRY_RUN, "would deactivate the key")
+        stale = self._used_since_plan(run, key, action)
+        if stale is not None:
+            return stale
         key_id = _require_id(key)
         try:
             self._call(
@@ -307,6 +337,9 @@ class Executor:
         if action.dry_run:
             run.replace_key(key, None)
             return Outcome(action, DRY_RUN, "would delete the inactive key")
+        stale = self._used_since_plan(run, key, action)
+        if stale is not None:
+            return stale
         key_id = _require_id(key)
         # The owner may have re-activated the key since the scan: check IAM once more before deleting.
         current = self._current_status(run.user.name, key_id)
@@ -328,6 +361,30 @@ class Executor:
         return Outcome(action, APPLIED)
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _used_since_plan(self, run: _Run, key: AccessKey, action: Action) -> Outcome | None:
+        """Read before you break (live runs; a dry run makes no IAM call). The plan's last-used date
+        comes from a credential report up to 4 hours old; a key used after it (as the warning asked, if
+        still needed) voids the reason: skipped, nothing changed. The episode ends with it: the next plan
+        sees the new last-used date, from which the key's idle clock and its notices start over."""
+        if action.reason not in _VOIDED_BY_USE or not key.key_id:
+            return None
+        key_id = key.key_id
+        try:
+            fresh = self._fresh.access_key_last_used(key_id)
+        except NotFound:
+            return None  # gone: the step itself finds out and reports it
+        if not used_since(fresh, key.last_used):
+            return None
+        assert fresh is not None  # used_since is False without a fresh date
+        planned = f"{key.last_used:%Y-%m-%d %H:%M}Z" if key.last_used else "never"
+        log.info(
+            "key used since the plan: %s skipped",
+            action.action.value,
+            extra=_fields(run, action) | {"last_used": fresh.isoformat(), "planned_last_used": planned},
+        )
+        detail = f"used since the plan: {fresh:%Y-%m-%d %H:%M}Z (the plan's last use: {planned})"
+        return Outcome(action, SKIPPED, detail)
 
     def _current_status(self, user_name: str, key_id: str) -> KeyStatus | None:
         paginator = self._iam.get_paginator("list_access_keys")

@@ -70,12 +70,14 @@ def build_runtime(
         counter=counter,
     )
     policy = settings.effective_policy
+    notifications = build_notifications(settings, home, state, vault, counter)
     credential_actions = CredentialActions(
         session.client("iam", config=RETRIES),
         state=state,
         require_mfa_policy_arn=policy.require_mfa_policy_arn,
         password_baseline=policy.password_policy,
         counter=counter,
+        messages=notifications,
     )
     executor = Executor(
         session.client("iam", config=RETRIES),
@@ -83,12 +85,13 @@ def build_runtime(
         state=state,
         counter=counter,
         credentials=credential_actions,
+        messages=notifications,
     )
     service = LifecycleService(
         inventory=inventory,
         state=state,
         executor=executor,
-        notifications=build_notifications(settings, home, state, vault, counter),
+        notifications=notifications,
         policy=policy,
         account_id=inventory.account_id,
         api_calls=counter.snapshot,
@@ -201,7 +204,7 @@ def build_notifications(
             counter=counter,
         )
         if sender
-        else LoggingChannel()
+        else LoggingChannel(reaches_people=False)
     )
     security: ChannelPort = (
         SnsTopicChannel(
@@ -216,4 +219,5 @@ def build_notifications(
         rules=settings.notifications.owner_rules(),
         templates=load_templates(),
         secret_name=vault.secret_name,
+        notice_days=settings.effective_policy.notice_days,
     )

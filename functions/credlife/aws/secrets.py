@@ -20,7 +20,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from credlife.aws.calls import ApiCallCounter
-from credlife.aws.errors import AwsError, translate
+from credlife.aws.errors import AwsError, NotFound, translate
 from credlife.domain.models import User
 
 if TYPE_CHECKING:
@@ -35,7 +35,11 @@ REQUIRED_ACTIONS: Final = (
     "secretsmanager:PutSecretValue",
     "secretsmanager:PutResourcePolicy",
     "secretsmanager:TagResource",  # CreateSecret with Tags needs it too
+    "secretsmanager:DescribeSecret",  # version labels only: does the secret hand out a journalled key
+    "secretsmanager:UpdateSecretVersionStage",  # withdraws a version whose key is being deleted
 )
+CURRENT: Final = "AWSCURRENT"
+PREVIOUS: Final = "AWSPREVIOUS"
 #: Read permissions the resource policy grants to the key's owner (and the automation).
 READ_ACTIONS: Final = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 DEFAULT_PREFIX: Final = "credlife/access-keys"
@@ -133,9 +137,22 @@ class KeyVault:
     def secret_name(self, user_name: str) -> str:
         return secret_name_for(self.prefix, user_name)
 
-    def store_new_key(self, user: User, access_key_id: str, secret_access_key: str, created: datetime) -> str:
-        """Put the key in the user's secret (created on first use, a new version after), restrict who may
-        read it, and return the secret's name. Raises `AwsError` (never carrying the secret) on failure."""
+    def store_new_key(
+        self,
+        user: User,
+        access_key_id: str,
+        secret_access_key: str,
+        created: datetime,
+        *,
+        version: str | None = None,
+    ) -> str:
+        """Put the key in the user's secret and return the secret's name. Raises `AwsError` (never
+        carrying the secret) on failure.
+
+        Order, so that a reader never gets a key that is not handed over: the secret is created without a
+        value on first use, its read policy is set, and only then is the value written (as the current
+        version, id `version` when given: the rotation journal's handle on it). A failure before the last
+        call left the current value as it was; if the last call's outcome is unknown, `withdraw` tells."""
         name = self.secret_name(user.name)
         if created.tzinfo is None:
             raise ValueError("the key's creation date must be timezone-aware")
@@ -148,12 +165,60 @@ class KeyVault:
             }
         )
         with suppress_wire_logs():
-            try:
-                self._create(name, user, value)
-            except _AlreadyExists:
-                self._call(
-                    "PutSecretValue", lambda: self._client.put_secret_value(SecretId=name, SecretString=value)
-                )
+            with contextlib.suppress(_AlreadyExists):  # a later rotation: a new version of the same secret
+                self._create(name, user)
+            self._put_policy(name, user)
+            self._put_value(name, value, version)
+        log.info(
+            "stored a new access key", extra={"user": user.name, "key_id": access_key_id, "secret": name}
+        )
+        return name
+
+    def is_current(self, name: str, version: str) -> bool:
+        """Whether `version` of secret `name` is its current value (False when the secret or the version
+        does not exist). Reads the version labels only, never a value."""
+        try:
+            stages = self._stages(name)
+        except NotFound:
+            return False
+        return CURRENT in stages.get(version, ())
+
+    def withdraw(self, user_name: str, name: str, version: str) -> str:
+        """Make sure secret `name` no longer hands out `version` (a key that is being deleted): its current
+        label goes back to the previous version, or, when there is none, the current value becomes a
+        marker naming no key. Returns what was done (for the audit)."""
+        try:
+            stages = self._stages(name)
+        except NotFound:
+            return "no secret"
+        if CURRENT not in stages.get(version, ()):
+            return "the secret does not hand out the withdrawn key"
+        previous = next((v for v, labels in stages.items() if PREVIOUS in labels and v != version), None)
+        if previous is not None:
+            self._call(
+                "UpdateSecretVersionStage",
+                lambda: self._client.update_secret_version_stage(
+                    SecretId=name, VersionStage=CURRENT, RemoveFromVersionId=version, MoveToVersionId=previous
+                ),
+            )
+            return f"the secret's current value is its previous version {previous} again"
+        marker = json.dumps(
+            {
+                "UserName": user_name,
+                "AccessKeyId": None,
+                "SecretAccessKey": None,
+                "CreateDate": None,
+                "Withdrawn": "the key this secret held was never handed over and has been deleted",
+            }
+        )
+        self._put_value(name, marker, None)
+        return "the secret's current value is a marker naming no key (it had no earlier version)"
+
+    def _stages(self, name: str) -> dict[str, list[str]]:
+        described = self._call("DescribeSecret", lambda: self._client.describe_secret(SecretId=name))
+        return {str(k): list(v) for k, v in (described.get("VersionIdsToStages") or {}).items()}
+
+    def _put_policy(self, name: str, user: User) -> None:
         readers = [user.arn]
         if self.automation_principal_arn and self.automation_principal_arn != user.arn:
             readers.append(self.automation_principal_arn)
@@ -164,12 +229,23 @@ class KeyVault:
                 SecretId=name, ResourcePolicy=policy, BlockPublicPolicy=True
             ),
         )
-        log.info(
-            "stored a new access key", extra={"user": user.name, "key_id": access_key_id, "secret": name}
-        )
-        return name
 
-    def _create(self, name: str, user: User, value: str) -> None:
+    def _put_value(self, name: str, value: str, version: str | None) -> None:
+        with suppress_wire_logs():
+            if version is None:
+                self._call(
+                    "PutSecretValue", lambda: self._client.put_secret_value(SecretId=name, SecretString=value)
+                )
+            else:
+                self._call(
+                    "PutSecretValue",
+                    lambda: self._client.put_secret_value(
+                        SecretId=name, SecretString=value, ClientRequestToken=version
+                    ),
+                )
+
+    def _create(self, name: str, user: User) -> None:
+        """The secret without a value (nothing readable until the policy is set and the value written)."""
         tags: list[TagTypeDef] = [
             {"Key": USER_TAG, "Value": user.name},
             {"Key": MANAGED_BY_TAG[0], "Value": MANAGED_BY_TAG[1]},
@@ -180,11 +256,9 @@ class KeyVault:
         def create() -> object:
             if kms_key_id:
                 return self._client.create_secret(
-                    Name=name, SecretString=value, Description=description, Tags=tags, KmsKeyId=kms_key_id
+                    Name=name, Description=description, Tags=tags, KmsKeyId=kms_key_id
                 )
-            return self._client.create_secret(
-                Name=name, SecretString=value, Description=description, Tags=tags
-            )
+            return self._client.create_secret(Name=name, Description=description, Tags=tags)
 
         self._call("CreateSecret", create)
 

@@ -8,6 +8,7 @@ Layout (partition key `pk`, sort key `sk`, both strings; TTL attribute `expires_
 | credential record | `ACCOUNT#<account_id>` | `CRED#<credential type>#<user>#<credential id>` |
 | audit entry | `AUDIT#<account_id>` | `<at, ISO-8601 UTC, microseconds>#<run_id>#<seq>-<random>` |
 | outbox item | `OUTBOX#<account_id>` | `MSG#<message item id>` |
+| rotation journal entry | `ACCOUNT#<account_id>` | `JOURNAL#<user>#<started, ISO-8601 UTC>#<run_id>` |
 
 IAM user names never contain `#`, so the sort keys cannot be confused. Datetimes are stored as ISO-8601 UTC
 strings and decoded back into aware datetimes. Notices live in one map attribute `notices`, keyed
@@ -23,11 +24,13 @@ while undelivered (`attempts` and `last_error` count the failures).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,9 +39,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.errors import AwsError, translate
+from credlife.domain.actions import Action, ActionKind, Reason, Severity
 from credlife.domain.messages import MessageItem
-from credlife.domain.models import AccessKey, CredentialRecord, KeyRecord, Notice, cred_ref, key_ref
-from credlife.ports import AuditEntry
+from credlife.domain.models import (
+    AccessKey,
+    CredentialRecord,
+    CredentialType,
+    KeyRecord,
+    Notice,
+    cred_ref,
+    key_ref,
+)
+from credlife.ports import AuditEntry, RotationJournal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -52,6 +64,8 @@ log = logging.getLogger("credlife.state")
 
 #: What this adapter calls (the CDK construct grants exactly these on the table).
 REQUIRED_ACTIONS: Final = ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
+#: TransactWriteItems is authorized as the writes inside it (PutItem / UpdateItem on the table): no
+#: action of its own is needed.
 
 PARTITION_KEY: Final = "pk"
 SORT_KEY: Final = "sk"
@@ -68,11 +82,21 @@ TABLE_ATTRIBUTES: Final[tuple[AttributeDefinitionTypeDef, ...]] = (
 AUDIT_RETENTION_DAYS: Final = 400
 #: Delivered outbox items are kept this long (their ids keep a repeated run from sending them again).
 OUTBOX_RETENTION_DAYS: Final = 30
+#: Finished rotation journal entries are kept this long (the audit trail keeps the history).
+JOURNAL_RETENTION_DAYS: Final = 30
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _NOTICES = "notices"
 #: Record attributes holding datetimes (ISO-8601 UTC strings).
-_DATETIME_FIELDS = ("rotated_at", "replacement_created", "deactivated_at", "first_seen_inactive")
+_DATETIME_FIELDS = (
+    "rotated_at",
+    "replacement_created",
+    "deactivated_at",
+    "first_seen_inactive",
+    "replacement_first_used",
+    "reactivated_at",
+)
+_TRANSACTION_CANCELED = "TransactionCanceledException"
 _CRED_DATETIME_FIELDS = ("detected_at", "resolved_at", "enforced_at", "deleted_at")
 
 
@@ -168,31 +192,27 @@ class DynamoStateStore:
 
     # -- key record writes ---------------------------------------------------------------------------
 
-    def record_notice(self, account_id: str, user: str, key: AccessKey, notice: Notice) -> bool:
-        """Store a notice once per key, action, stage, deadline and live/dry: False when already there."""
-        entry = _notice_key(notice)
-        value = _encode_notice(notice)
-        # The first notice of a key creates its item; later ones add an entry to the item's map. Items are
-        # never deleted, so once the put finds the item, the conditional update decides alone.
-        try:
-            self._put_new(account_id, user, key, {_NOTICES: _m({entry: value})})
-            return True
-        except ConditionFailed:
-            pass
-        names, values, sets = self._identity(user, key, with_notices=False)
-        try:
-            self._update(
-                account_id,
-                user,
-                key,
-                UpdateExpression="SET " + ", ".join([*sets, "#notices.#entry = :notice"]),
-                ConditionExpression="attribute_not_exists(#notices.#entry)",
-                ExpressionAttributeNames={**names, "#notices": _NOTICES, "#entry": entry},
-                ExpressionAttributeValues={**values, ":notice": value},
-            )
-        except ConditionFailed:
-            return False
-        return True
+    def record_notice(
+        self,
+        account_id: str,
+        user: str,
+        key: AccessKey,
+        notice: Notice,
+        messages: Sequence[MessageItem] = (),
+    ) -> bool:
+        """Store a notice once per key, action, stage, deadline and live/dry, together with the outbox items
+        that tell its owner (one transaction: both or neither). False when the notice was already there."""
+        names, values, sets = self._identity(user, key)
+        # make sure the item and its notices map exist (idempotent), then add the entry under a condition
+        self._update(
+            account_id,
+            user,
+            key,
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return self._add_notice(_record_key(account_id, user, key), account_id, notice, messages)
 
     def record_rotation(
         self, account_id: str, user: str, key: AccessKey, *, rotated_at: datetime, replacement: AccessKey
@@ -279,10 +299,10 @@ class DynamoStateStore:
         notice: Notice,
         *,
         detected_at: datetime | None = None,
+        messages: Sequence[MessageItem] = (),
     ) -> bool:
-        """Store a notice once (False when already there); `detected_at` starts the grace period once."""
-        entry = _notice_key(notice)
-        value = _encode_notice(notice)
+        """Store a notice once (False when already there), with its outbox items in one transaction;
+        `detected_at` starts the grace period once."""
         names = {"#user": "user", "#c": "credential", "#cid": "credential_id", "#notices": _NOTICES}
         values: dict[str, AttributeValueTypeDef] = {
             ":user": _s(user),
@@ -307,21 +327,91 @@ class DynamoStateStore:
                 ExpressionAttributeValues=values,
             ),
         )
-        try:
+        return self._add_notice(key, account_id, notice, messages)
+
+    def mark_notice_delivered(self, account_id: str, notice_ref: str, *, at: datetime) -> None:
+        """The owner received the notice `notice_ref` (from a delivered message item): its minimum-notice
+        clock starts now. The first delivery wins; a notice that no longer exists is ignored."""
+        sort_key, _, entry = notice_ref.partition("|")
+        if not sort_key.startswith(("KEY#", "CRED#")) or not entry:
+            raise ValueError("not a notice reference")
+        key: dict[str, AttributeValueTypeDef] = {
+            PARTITION_KEY: _s(_account_pk(account_id)),
+            SORT_KEY: _s(sort_key),
+        }
+        with contextlib.suppress(ConditionFailed):
             self._call(
                 "UpdateItem",
                 lambda: self._client.update_item(
                     TableName=self.table_name,
                     Key=key,
-                    UpdateExpression="SET #notices.#entry = :notice",
-                    ConditionExpression="attribute_not_exists(#notices.#entry)",
-                    ExpressionAttributeNames={"#notices": _NOTICES, "#entry": entry},
-                    ExpressionAttributeValues={":notice": value},
+                    UpdateExpression="SET #notices.#entry.#at = :at",
+                    ConditionExpression=(
+                        "attribute_exists(#notices.#entry) AND attribute_not_exists(#notices.#entry.#at)"
+                    ),
+                    ExpressionAttributeNames={"#notices": _NOTICES, "#entry": entry, "#at": "delivered_at"},
+                    ExpressionAttributeValues={":at": _s(_iso(at))},
                 ),
             )
-        except ConditionFailed:
-            return False
+
+    def _add_notice(
+        self,
+        record_key: Mapping[str, AttributeValueTypeDef],
+        account_id: str,
+        notice: Notice,
+        messages: Sequence[MessageItem],
+    ) -> bool:
+        """Add one notice entry to an existing record, with its outbox items in the same transaction."""
+        entry = _notice_key(notice)
+        update: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": dict(record_key),
+            "UpdateExpression": "SET #notices.#entry = :notice",
+            "ConditionExpression": "attribute_not_exists(#notices.#entry)",
+            "ExpressionAttributeNames": {"#notices": _NOTICES, "#entry": entry},
+            "ExpressionAttributeValues": {":notice": _encode_notice(notice)},
+        }
+        if not messages:
+            try:
+                self._call("UpdateItem", lambda: self._client.update_item(**update))
+            except ConditionFailed:
+                return False
+            return True
+        ref = f"{record_key[SORT_KEY]['S']}|{entry}"
+        puts: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": _outbox_record(account_id, replace(item, notice_ref=ref)),
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
+                }
+            }
+            for item in messages
+        ]
+        try:
+            transaction: list[Any] = [{"Update": update}, *puts]
+            self._client.transact_write_items(TransactItems=transaction)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == _TRANSACTION_CANCELED:
+                reasons = error.response.get("CancellationReasons") or []
+                first = reasons[0].get("Code") if reasons else None
+                if first == "ConditionalCheckFailed":
+                    return False  # the notice was already recorded (its items with it)
+            raise translate(error, "dynamodb:TransactWriteItems") from error
+        except BotoCoreError as error:
+            raise AwsError("dynamodb:TransactWriteItems", type(error).__name__) from error
         return True
+
+    def record_key_observation(
+        self, account_id: str, user: str, key: AccessKey, **observed: datetime
+    ) -> None:
+        """Facts a scan saw about a key and the planner needs later (`replacement_first_used`,
+        `reactivated_at`)."""
+        unknown = set(observed) - {"replacement_first_used", "reactivated_at"}
+        if unknown:
+            raise ValueError(f"not a key observation: {sorted(unknown)}")
+        self._update_plain(account_id, user, key, {name: _s(_iso(at)) for name, at in observed.items()})
 
     def record_credential_detected(
         self, account_id: str, user: str, credential: str, credential_id: str, *, at: datetime
@@ -389,6 +479,74 @@ class DynamoStateStore:
             ),
         )
 
+    # -- the rotation journal: `JOURNAL#<user>#<started>#<run_id>` items -------------------------------
+
+    def journal_intent(self, account_id: str, entry: RotationJournal) -> None:
+        """Store a new entry (once: a repeated write of the same entry is an error, not a second one)."""
+        item: dict[str, AttributeValueTypeDef] = {**_journal_key(account_id, entry), **_encode_journal(entry)}
+        self._call(
+            "PutItem",
+            lambda: self._client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+            ),
+        )
+
+    def journal_update(self, account_id: str, entry: RotationJournal) -> None:
+        """Write the entry's step and what it learnt; a finished entry expires after
+        `JOURNAL_RETENTION_DAYS`. Raises `ConditionFailed` when the entry does not exist."""
+        attrs = _encode_journal(entry)
+        mutable = ("step", "new_key_id", "new_key_created", "finished_at", "resolution")
+        names = {"#pk": PARTITION_KEY}
+        values: dict[str, AttributeValueTypeDef] = {}
+        sets = []
+        for index, name in enumerate(mutable):
+            if name in attrs:
+                names[f"#a{index}"] = name
+                values[f":a{index}"] = attrs[name]
+                sets.append(f"#a{index} = :a{index}")
+        if entry.finished_at is not None:
+            names["#ttl"] = TTL_ATTRIBUTE
+            values[":ttl"] = _n(int((entry.finished_at + timedelta(days=JOURNAL_RETENTION_DAYS)).timestamp()))
+            sets.append("#ttl = :ttl")
+        key = _journal_key(account_id, entry)
+        self._call(
+            "UpdateItem",
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            ),
+        )
+
+    def open_journals(self, account_id: str) -> list[RotationJournal]:
+        """Every entry not finished yet, oldest first. An undecodable entry is logged and skipped (and
+        reported: its user's rotation may be half-done)."""
+        entries: list[RotationJournal] = []
+        for item in self._query(
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            FilterExpression="attribute_not_exists(#fin)",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY, "#fin": "finished_at"},
+            ExpressionAttributeValues={":pk": _s(_account_pk(account_id)), ":prefix": _s("JOURNAL#")},
+        ):
+            try:
+                entries.append(_decode_journal(item))
+            except (StateDecodeError, KeyError, ValueError, TypeError) as error:
+                log.error(
+                    "skipping an undecodable rotation journal entry",
+                    extra={
+                        "account_id": account_id,
+                        "sk": item.get(SORT_KEY, {}).get("S"),
+                        "error": str(error),
+                    },
+                )
+        return sorted(entries, key=lambda e: (e.started_at, e.user))
+
     # -- audit ---------------------------------------------------------------------------------------
 
     def write_audit(self, account_id: str, entry: AuditEntry) -> None:
@@ -419,14 +577,7 @@ class DynamoStateStore:
 
     def enqueue_message(self, account_id: str, item: MessageItem) -> bool:
         """Store the item once by its id; False when it is already there (delivered or not)."""
-        record: dict[str, AttributeValueTypeDef] = {
-            PARTITION_KEY: _s(_outbox_pk(account_id)),
-            SORT_KEY: _s(f"MSG#{item.id}"),
-            "item": _s(json.dumps(item.as_json(), sort_keys=True)),
-            "recipient": _s(item.recipient),
-            "created_at": _s(_iso(item.created_at)),
-            "attempts": _n(0),
-        }
+        record = _outbox_record(account_id, item)
         try:
             self._call(
                 "PutItem",
@@ -557,27 +708,6 @@ class DynamoStateStore:
             lambda: self._client.update_item(TableName=self.table_name, Key=item_key, **kwargs),
         )
 
-    def _put_new(
-        self, account_id: str, user: str, key: AccessKey, attrs: Mapping[str, AttributeValueTypeDef]
-    ) -> None:
-        item: dict[str, AttributeValueTypeDef] = {
-            **_record_key(account_id, user, key),
-            "user": _s(user),
-            "key_created": _s(_created(key.created)),
-            **attrs,
-        }
-        if key.key_id:
-            item["key_id"] = _s(key.key_id)
-        self._call(
-            "PutItem",
-            lambda: self._client.put_item(
-                TableName=self.table_name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
-            ),
-        )
-
     def _call(self, operation: str, call: Any) -> Any:
         return dynamo_call(operation, call)
 
@@ -632,16 +762,116 @@ def _record_key(account_id: str, user: str, key: AccessKey) -> dict[str, Attribu
     }
 
 
-def _encode_notice(notice: Notice) -> AttributeValueTypeDef:
-    return _m(
-        {
-            "warns_of": _s(notice.warns_of),
-            "stage": _s(notice.stage),
-            "sent_at": _s(_iso(notice.sent_at)),
-            "deadline": _s(_iso(notice.deadline)),
-            "dry_run": {"BOOL": notice.dry_run},
-        }
+def _outbox_record(account_id: str, item: MessageItem) -> dict[str, AttributeValueTypeDef]:
+    return {
+        PARTITION_KEY: _s(_outbox_pk(account_id)),
+        SORT_KEY: _s(f"MSG#{item.id}"),
+        "item": _s(json.dumps(item.as_json(), sort_keys=True)),
+        "recipient": _s(item.recipient),
+        "created_at": _s(_iso(item.created_at)),
+        "attempts": _n(0),
+    }
+
+
+def _journal_key(account_id: str, entry: RotationJournal) -> dict[str, AttributeValueTypeDef]:
+    if "#" in entry.user:
+        raise ValueError("an IAM user name cannot contain '#'")
+    started = _iso(entry.started_at, timespec="microseconds")
+    return {
+        PARTITION_KEY: _s(_account_pk(account_id)),
+        SORT_KEY: _s(f"JOURNAL#{entry.user}#{started}#{entry.run_id}"),
+    }
+
+
+def _encode_journal(entry: RotationJournal) -> dict[str, AttributeValueTypeDef]:
+    item: dict[str, AttributeValueTypeDef] = {
+        "user": _s(entry.user),
+        "old_key_created": _s(_created(entry.old_key_created)),
+        "started_at": _s(_iso(entry.started_at)),
+        "run_id": _s(entry.run_id),
+        "action": _s(json.dumps(entry.action.as_row(), sort_keys=True)),
+        "secret_name": _s(entry.secret_name),
+        "secret_version": _s(entry.secret_version),
+        "keys_before": _s(json.dumps(list(entry.keys_before))),
+        "step": _s(entry.step),
+        "resolution": _s(entry.resolution),
+    }
+    if entry.old_key_id:
+        item["old_key_id"] = _s(entry.old_key_id)
+    if entry.new_key_id:
+        item["new_key_id"] = _s(entry.new_key_id)
+    if entry.new_key_created is not None:
+        item["new_key_created"] = _s(_created(entry.new_key_created))
+    if entry.finished_at is not None:
+        item["finished_at"] = _s(_iso(entry.finished_at))
+    return item
+
+
+def _decode_journal(item: Mapping[str, Any]) -> RotationJournal:
+    keys_before = json.loads(_required(item, "keys_before"))
+    if not isinstance(keys_before, list) or not all(isinstance(k, str) for k in keys_before):
+        raise StateDecodeError("journal attribute 'keys_before' is not a list of key ids")
+    return RotationJournal(
+        user=_required(item, "user"),
+        old_key_created=_parse_dt(_required(item, "old_key_created")),
+        old_key_id=_str(item, "old_key_id"),
+        started_at=_parse_dt(_required(item, "started_at")),
+        run_id=_required(item, "run_id"),
+        action=_decode_action(json.loads(_required(item, "action"))),
+        secret_name=_required(item, "secret_name"),
+        secret_version=_required(item, "secret_version"),
+        keys_before=tuple(keys_before),
+        step=_required(item, "step"),
+        new_key_id=_str(item, "new_key_id"),
+        new_key_created=_dt(item, "new_key_created"),
+        finished_at=_dt(item, "finished_at"),
+        resolution=_str(item, "resolution") or "",
     )
+
+
+def _decode_action(row: Any) -> Action:
+    """An `Action.as_row()` read back (the journal keeps the planned rotation it carries out)."""
+    if not isinstance(row, dict):
+        raise StateDecodeError("journal attribute 'action' is not a JSON object")
+
+    def when(name: str) -> datetime | None:
+        value = row.get(name)
+        return _parse_dt(str(value)) if value else None
+
+    due = when("due")
+    if due is None:
+        raise StateDecodeError("the journalled action has no due date")
+    warns_of = row.get("warns_of")
+    return Action(
+        user=str(row["user"]),
+        credential=CredentialType(row["credential"]),
+        action=ActionKind(row["action"]),
+        reason=Reason(row["reason"]),
+        due=due,
+        key_id=row.get("key_id"),
+        key_created=when("key_created"),
+        deadline=when("deadline"),
+        warns_of=ActionKind(warns_of) if warns_of else None,
+        stage=row.get("stage"),
+        severity=Severity(row.get("severity", Severity.INFO.value)),
+        dry_run=bool(row.get("dry_run", False)),
+        detail=str(row.get("detail", "")),
+    )
+
+
+def _encode_notice(notice: Notice) -> AttributeValueTypeDef:
+    fields: dict[str, AttributeValueTypeDef] = {
+        "warns_of": _s(notice.warns_of),
+        "stage": _s(notice.stage),
+        "sent_at": _s(_iso(notice.sent_at)),
+        "deadline": _s(_iso(notice.deadline)),
+        "dry_run": {"BOOL": notice.dry_run},
+        # delivery is tracked: without `delivered_at` the notice has not reached its owner
+        "tracked": {"BOOL": True},
+    }
+    if notice.delivered_at is not None:
+        fields["delivered_at"] = _s(_iso(notice.delivered_at))
+    return _m(fields)
 
 
 def _notice_key(notice: Notice) -> str:
@@ -711,12 +941,16 @@ def _decode_notice(value: Mapping[str, Any]) -> Notice:
         raise StateDecodeError("a notice is not a map")
     fields = value["M"]
     dry = fields.get("dry_run", {"BOOL": False})
+    sent_at = _parse_dt(_required(fields, "sent_at"))
+    # notices stored before delivery was tracked were counted from when they were recorded
+    delivered_at = _dt(fields, "delivered_at") if "tracked" in fields else sent_at
     return Notice(
         warns_of=_required(fields, "warns_of"),
         stage=_required(fields, "stage"),
-        sent_at=_parse_dt(_required(fields, "sent_at")),
+        sent_at=sent_at,
         deadline=_parse_dt(_required(fields, "deadline")),
         dry_run=bool(dry.get("BOOL", False)),
+        delivered_at=delivered_at,
     )
 
 
@@ -740,6 +974,8 @@ def _decode_record(item: Mapping[str, Any]) -> KeyRecord:
         deactivated_at=dates["deactivated_at"],
         deactivation_reason=_str(item, "deactivation_reason"),
         first_seen_inactive=dates["first_seen_inactive"],
+        replacement_first_used=dates["replacement_first_used"],
+        reactivated_at=dates["reactivated_at"],
     )
 
 

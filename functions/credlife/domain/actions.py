@@ -49,6 +49,9 @@ class Reason(StrEnum):
     PASSWORD_POLICY_WEAK = "password_policy_weak"  # noqa: S105 - a reason code, not a secret
     CONSOLE_NO_MFA = "console_no_mfa"
     MFA_ENABLED = "mfa_enabled"
+    # MFA enforcement lifted because nothing justifies it any more (DESIGN "Decisions")
+    CONSOLE_PASSWORD_REMOVED = "console_password_removed"  # noqa: S105 - a reason code, not a secret
+    MFA_ENFORCEMENT_EXEMPT = "mfa_enforcement_exempt"
     PASSWORD_UNUSED = "password_unused"  # noqa: S105 - a reason code, not a secret
     PASSWORD_RESET_PENDING = "password_reset_pending"  # noqa: S105 - a reason code, not a secret
     SERVER_CERT_EXPIRING = "server_certificate_expiring"
@@ -82,6 +85,8 @@ CONTROLS: dict[Reason, str] = {
     Reason.PASSWORD_POLICY_WEAK: "CIS 2.7, 2.8 / IAM.7",
     Reason.CONSOLE_NO_MFA: "CIS 2.10 / IAM.5",
     Reason.MFA_ENABLED: "CIS 2.10 / IAM.5",
+    Reason.CONSOLE_PASSWORD_REMOVED: "CIS 2.10 / IAM.5",
+    Reason.MFA_ENFORCEMENT_EXEMPT: "-",
     Reason.PASSWORD_UNUSED: "CIS 2.11 / IAM.8",
     Reason.PASSWORD_RESET_PENDING: "CIS 2.11 / IAM.8",
     Reason.SERVER_CERT_EXPIRING: "CIS 2.19",
@@ -124,6 +129,9 @@ class Action:
     severity: Severity = Severity.INFO
     dry_run: bool = False
     detail: str = ""
+    #: For a `warn` (and a `rotate`, whose message is the old key's first notice): no notice of this
+    #: episode has reached the owner yet, so the deadline it announces moves with its delivery.
+    opens_notice: bool = False
 
     @property
     def control(self) -> str:

@@ -38,35 +38,80 @@ def console_record(
     return snapshot.credential_records.get(cred_ref(user, credential.value, CONSOLE))
 
 
+def mfa_enforced(user: User, policy: Policy) -> bool:
+    """The project's require-MFA policy is attached to the user (from the authorization details)."""
+    arn = policy.require_mfa_policy_arn
+    return arn is not None and arn in user.attached_policies
+
+
+def mfa_episode_open(user: User, snapshot: AccountSnapshot) -> bool:
+    """A no-MFA grace period was started for the user and never closed."""
+    record = console_record(snapshot, user.name, CredentialType.MFA)
+    return record is not None and record.detected_at is not None
+
+
+def needs_console_rows(user: User, snapshot: AccountSnapshot, policy: Policy) -> bool:
+    """Whether `plan_console` has anything to look at: a console password, MFA, or an enforcement (or grace)
+    of ours still in place, which must be lifted once nothing justifies it any more."""
+    return (
+        user.login_profile is not None
+        or user.mfa_active
+        or mfa_enforced(user, policy)
+        or mfa_episode_open(user, snapshot)
+    )
+
+
+def lift_for_exempt(
+    user: User, snapshot: AccountSnapshot, policy: Policy, now: datetime, exempt: Reason
+) -> list[Action]:
+    """An exempt user keeps no enforcement (or grace period) of ours: lift it, the only row besides the
+    audited `exempt` one."""
+    if not (mfa_enforced(user, policy) or mfa_episode_open(user, snapshot)):
+        return []
+    record = console_record(snapshot, user.name, CredentialType.MFA)
+    return [
+        _row(
+            user,
+            CredentialType.MFA,
+            ActionKind.LIFT,
+            Reason.MFA_ENFORCEMENT_EXEMPT,
+            policy,
+            due=now,
+            created=record.detected_at if record else None,
+            detail=f"the user is exempt ({exempt.value}): MFA is no longer enforced by the automation",
+        )
+    ]
+
+
 def plan_console(user: User, snapshot: AccountSnapshot, policy: Policy, now: datetime) -> list[Action]:
-    """The console password and MFA rows of one (non-exempt) user."""
+    """The console password and MFA rows of one (non-exempt) user.
+
+    MFA enforcement (and its grace period) is lifted whenever the condition that justified it is gone: an
+    MFA device is enabled, or the console password was removed (by us or by hand)."""
     actions: list[Action] = []
     profile = user.login_profile
-    enforced = (
-        policy.require_mfa_policy_arn is not None and policy.require_mfa_policy_arn in user.attached_policies
-    )
+    enforced = mfa_enforced(user, policy)
     mfa_record = console_record(snapshot, user.name, CredentialType.MFA)
-    if user.mfa_active:
-        open_episode = mfa_record is not None and mfa_record.detected_at is not None
-        if enforced or open_episode:
-            actions.append(
-                _row(
-                    user,
-                    CredentialType.MFA,
-                    ActionKind.LIFT,
-                    Reason.MFA_ENABLED,
-                    policy,
-                    due=now,
-                    created=mfa_record.detected_at if mfa_record else None,
-                    detail=(
-                        "an MFA device is enabled: the require-MFA policy is detached"
-                        if enforced
-                        else "an MFA device is enabled: the grace period is closed"
-                    ),
-                )
+    open_episode = mfa_record is not None and mfa_record.detected_at is not None
+    if (user.mfa_active or profile is None) and (enforced or open_episode):
+        reason = Reason.MFA_ENABLED if user.mfa_active else Reason.CONSOLE_PASSWORD_REMOVED
+        cause = "an MFA device is enabled" if user.mfa_active else "the user has no console password any more"
+        actions.append(
+            _row(
+                user,
+                CredentialType.MFA,
+                ActionKind.LIFT,
+                reason,
+                policy,
+                due=now,
+                created=mfa_record.detected_at if mfa_record else None,
+                detail=(
+                    f"{cause}: the require-MFA policy is detached"
+                    if enforced
+                    else f"{cause}: the grace period is closed"
+                ),
             )
-        if profile is None:
-            return actions
+        )
     if profile is None:
         return actions  # no console password: nothing to enforce (API-only users are the key rows' job)
     if user.password_reset_required:
@@ -131,7 +176,10 @@ def _no_mfa(user: User, record: CredentialRecord | None, policy: Policy, now: da
         mode = "alert"  # nothing to attach: report only
     natural_due = detected + days(policy.mfa_grace_days)
     what = {
-        "policy": "the require-MFA policy is attached (everything but MFA set-up is denied without MFA)",
+        "policy": (
+            "the require-MFA policy is attached: console sessions without MFA can then only set up MFA and "
+            "change the password; calls signed with the user's access keys are not affected"
+        ),
         "delete_login_profile": "the console password is removed",
         "alert": "the security team is alerted",
     }[mode]
@@ -241,6 +289,7 @@ def _scheduled(
             warns_of=kind,
             stage=step.stage,
             detail=detail,
+            opens_notice=step.opens_notice,
         )
     ]
 
@@ -260,6 +309,7 @@ def _row(
     warns_of: ActionKind | None = None,
     stage: str | None = None,
     key_id: str | None = None,
+    opens_notice: bool = False,
 ) -> Action:
     return Action(
         user=user.name,
@@ -275,6 +325,7 @@ def _row(
         severity=severity,
         dry_run=policy.dry_run,
         detail=detail,
+        opens_notice=opens_notice,
     )
 
 

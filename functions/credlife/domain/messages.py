@@ -11,7 +11,7 @@ import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from string import Template
 from typing import Any, Final
@@ -56,6 +56,12 @@ class MessageItem:
     dry_run: bool
     severity: str
     created_at: datetime
+    #: The recorded notice this item delivers (set by the state store when both are written together):
+    #: delivering the item starts that notice's minimum-notice clock.
+    notice_ref: str | None = None
+    #: The owner was not reached yet in this episode: the deadline is at least `notice_days` after the
+    #: item's delivery (a late delivery postpones it, and the item says so).
+    moves_with_delivery: bool = False
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -168,7 +174,10 @@ def _credential_items(facts: OutcomeFacts, owner: Owner, now: datetime) -> list[
     )
     if action.action is ActionKind.WARN:
         outcome = {
-            ActionKind.ENFORCE: "restricted to MFA set-up only (require-MFA policy)",
+            ActionKind.ENFORCE: (
+                "restricted in console sessions to MFA set-up (require-MFA policy; calls signed with the "
+                "user's access keys are not affected)"
+            ),
             ActionKind.DEACTIVATE: "set Inactive",
             ActionKind.DELETE: "removed (console password)"
             if action.credential is CredentialType.MFA
@@ -191,13 +200,20 @@ def _credential_items(facts: OutcomeFacts, owner: Owner, now: datetime) -> list[
         return [_item(facts, owner, now, Audience.OWNER, title, todo)]
     dry = status == "dry_run"
     if action.action is ActionKind.ENFORCE and action.credential is CredentialType.MFA:
-        title = f"{subject}: {'would be' if dry else 'is now'} restricted to MFA set-up (require-MFA policy)"
+        title = (
+            f"{subject}: {'would be' if dry else 'is now'} restricted in console sessions to MFA set-up "
+            "(require-MFA policy; access keys not affected)"
+        )
         items = [
             _item(facts, owner, now, Audience.OWNER, title, f"{todo_mfa}; the restriction is lifted at once")
         ]
         return [*items, _item(facts, owner, now, Audience.SECURITY, title, "nothing; the owner was told")]
     if action.action is ActionKind.LIFT:
-        title = f"MFA enabled: the require-MFA restriction {'would be' if dry else 'was'} lifted"
+        cause = {
+            Reason.CONSOLE_PASSWORD_REMOVED: "console password removed",
+            Reason.MFA_ENFORCEMENT_EXEMPT: "user exempt",
+        }.get(action.reason, "MFA enabled")
+        title = f"{cause}: the require-MFA restriction {'would be' if dry else 'was'} lifted"
         return [_item(facts, owner, now, Audience.OWNER, title, "nothing")]
     if action.action is ActionKind.DEACTIVATE:
         title = f"{subject} {action.key_id or ''}: {'would be' if dry else 'was'} set Inactive"
@@ -318,6 +334,29 @@ def _item(
         dry_run=action.dry_run,
         severity=action.severity.value,
         created_at=now,
+        moves_with_delivery=(
+            audience is Audience.OWNER
+            and action.opens_notice
+            and action.action in {ActionKind.WARN, ActionKind.ROTATE}
+        ),
+    )
+
+
+def postponed(item: MessageItem, *, delivered_at: datetime, notice: timedelta) -> MessageItem:
+    """The item as it goes out at `delivered_at`: an owner's first notice of an episode that could not
+    be delivered in time announces the deadline the planner keeps, `notice` after this delivery."""
+    if not item.moves_with_delivery or item.deadline is None:
+        return item
+    earliest = delivered_at + notice
+    if item.deadline >= earliest:
+        return item
+    old, new = utc(item.deadline), utc(earliest)
+    return _replace(
+        item,
+        deadline=earliest,
+        title=item.title.replace(old, new),
+        todo=item.todo.replace(old, new),
+        why=f"{item.why}; this notice could not be delivered earlier: the deadline moved from {old} to {new}",
     )
 
 

@@ -100,13 +100,16 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """A warning the project sent (or, in dry-run, would have sent) about an upcoming action on one key."""
+    """A warning the project recorded (or, in dry-run, would have sent) about an upcoming action on one
+    credential. `sent_at` is when it was decided; `delivered_at` when a channel accepted it for the owner
+    (None: still waiting in the outbox). Only a delivered notice starts the minimum-notice clock."""
 
     warns_of: str  # ActionKind value of the action announced
     stage: str  # e.g. "14d", "7d", "1d"
     sent_at: datetime
     deadline: datetime
     dry_run: bool = False
+    delivered_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,18 @@ class KeyRecord:
     deactivated_at: datetime | None = None
     deactivation_reason: str | None = None
     first_seen_inactive: datetime | None = None
+    #: When a scan first saw the replacement key used (the start of the switch-over; None: not seen yet).
+    replacement_first_used: datetime | None = None
+    #: When a scan first saw the key active again after the project deactivated it: the owner's "still
+    #: needed". Notices before it belong to an ended episode.
+    reactivated_at: datetime | None = None
+
+    @property
+    def reactivated(self) -> bool:
+        """Active again after our deactivation, and that re-activation already recorded."""
+        return self.reactivated_at is not None and (
+            self.deactivated_at is None or self.reactivated_at >= self.deactivated_at
+        )
 
 
 @dataclass(frozen=True, slots=True)

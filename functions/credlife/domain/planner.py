@@ -13,7 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
 from credlife.domain.advice import advise
-from credlife.domain.credential_planner import plan_account, plan_console, plan_other
+from credlife.domain.credential_planner import (
+    lift_for_exempt,
+    needs_console_rows,
+    plan_account,
+    plan_console,
+    plan_other,
+)
 from credlife.domain.models import (
     AccessKey,
     AccountSnapshot,
@@ -24,7 +30,7 @@ from credlife.domain.models import (
     key_ref,
 )
 from credlife.domain.policy import Policy
-from credlife.domain.scheduling import episode_notices, schedule, stage
+from credlife.domain.scheduling import episode_notices, first_delivery, schedule, stage
 
 _EXEMPT_TAG_OFF = frozenset({"", "false", "no", "0", "off"})
 #: Reasons whose deactivation means "old key of a rotation": deleted on the shorter rotation clock.
@@ -50,13 +56,14 @@ def plan_user(
 ) -> list[Action]:
     exempt = exemption(user, policy)
     if exempt is not None:
+        lifts = lift_for_exempt(user, snapshot, policy, now, exempt)
         others = (
             len(user.ssh_keys or ())
             + len(user.service_credentials or ())
             + len(user.signing_certificates or ())
         )
         if not user.access_keys and user.login_profile is None and not others:
-            return []
+            return lifts
         managed = [f"{len(user.access_keys)} access key(s)"] if user.access_keys else []
         if user.login_profile is not None:
             managed.append("console password")
@@ -71,10 +78,11 @@ def plan_user(
                 due=now,
                 dry_run=policy.dry_run,
                 detail=f"{' and '.join(managed)} not managed: {exempt.value}",
-            )
+            ),
+            *lifts,
         ]
     actions = (planner or _KeyPlanner(snapshot, policy, now)).run(user) if user.access_keys else []
-    if user.login_profile is not None or user.mfa_active:
+    if needs_console_rows(user, snapshot, policy):
         actions.extend(plan_console(user, snapshot, policy, now))
     if user.ssh_keys or user.service_credentials or user.signing_certificates:
         actions.extend(plan_other(user, snapshot, policy, now))
@@ -107,6 +115,43 @@ def unrecorded_inactive_keys(snapshot: AccountSnapshot) -> list[tuple[User, Acce
             if record is None or (record.deactivated_at is None and record.first_seen_inactive is None):
                 found.append((user, key))
     return found
+
+
+def key_observations(
+    snapshot: AccountSnapshot, now: datetime
+) -> list[tuple[User, AccessKey, dict[str, datetime]]]:
+    """What this scan sees that the planner must remember: a key the project deactivated found active
+    again (the owner's "still needed": a new episode), and the first use of a key's replacement (the start
+    of the switch-over, against which the old key's later use is judged)."""
+    found: list[tuple[User, AccessKey, dict[str, datetime]]] = []
+    if not snapshot.records:
+        return found
+    for user in snapshot.users:
+        for key in user.access_keys:
+            record = snapshot.record_for(user.name, key)
+            if record is None or not key.active:
+                continue
+            observed: dict[str, datetime] = {}
+            if record.deactivated_at is not None and not record.reactivated:
+                observed["reactivated_at"] = now
+            if record.replacement_first_used is None:
+                newer = [
+                    k
+                    for k in user.access_keys
+                    if k is not key and k.active and k.created > key.created and k.last_used is not None
+                ]
+                if record.replacement_created is not None:
+                    newer = [k for k in newer if _same_second(k.created, record.replacement_created)]
+                first = min((k.last_used for k in newer if k.last_used is not None), default=None)
+                if first is not None:
+                    observed["replacement_first_used"] = first
+            if observed:
+                found.append((user, key, observed))
+    return found
+
+
+def _same_second(a: datetime, b: datetime) -> bool:
+    return a.replace(microsecond=0) == b.replace(microsecond=0)
 
 
 class _KeyPlanner:
@@ -211,6 +256,7 @@ class _KeyPlanner:
                     deadline=deadline,
                     warns_of=ActionKind.DEACTIVATE,
                     stage=stage(deadline - self.now, self.policy.rotation_warn_days),
+                    opens_notice=True,
                     severity=Severity.MEDIUM,
                     detail=(
                         f"key is {age} days old; a new key is handed over through Secrets Manager{requested}"
@@ -248,15 +294,16 @@ class _KeyPlanner:
         ]
 
     def _retire_replaced(self, key: AccessKey, record: KeyRecord | None, new: AccessKey) -> list[Action]:
-        """The old key of a rotation: deactivated once safe, at the latest at the deadline."""
+        """The old key of a rotation: deactivated once provably safe, at the latest at the deadline."""
         if record is not None and record.rotated_at is not None:
             replaced_at = record.rotated_at
         else:  # the owner made the replacement themselves
             replaced_at = max(new.created, key.created + _days(self.policy.rotate_after_days))
         natural_due = replaced_at + _days(self.policy.deactivate_after_rotation_days)
-        safe = new.last_used is not None and (
-            key.last_used is None or key.last_used + self.granularity <= new.last_used
-        )
+        reactivated = record is not None and record.reactivated
+        if reactivated and record is not None and record.reactivated_at is not None:
+            # the owner turned the key back on: "still needed"; a new episode, never retired at once
+            natural_due = max(natural_due, record.reactivated_at + self.notice)
         return self._scheduled(
             key,
             record,
@@ -264,9 +311,24 @@ class _KeyPlanner:
             reason=Reason.KEY_REPLACED_OVERDUE,
             natural_due=natural_due,
             warn_days=self.policy.rotation_warn_days,
-            early=(Reason.KEY_REPLACED_SAFE if safe else None),
+            early=(
+                Reason.KEY_REPLACED_SAFE if not reactivated and self._switched(key, record, new) else None
+            ),
             severity=Severity.MEDIUM,
             detail=f"replaced by the key created {_date(new.created)}",
+        )
+
+    def _switched(self, key: AccessKey, record: KeyRecord | None, new: AccessKey) -> bool:
+        """Proof that the workload moved to the new key: the new key is in use, the old one has not been
+        used since the new key's first use (a fleet still half on the old key is not switched) and has been
+        idle for `safe_idle_days` (a weekly job is not mistaken for a finished switch)."""
+        if new.last_used is None:
+            return False
+        first_use = (record.replacement_first_used if record is not None else None) or new.last_used
+        if key.last_used is None:
+            return self.now - new.created >= _days(self.policy.safe_idle_days)
+        return key.last_used + self.granularity <= first_use and self.now - key.last_used >= _days(
+            self.policy.safe_idle_days
         )
 
     def _inactive(self, key: AccessKey) -> list[Action]:
@@ -338,13 +400,20 @@ class _KeyPlanner:
                 stage=step.stage,
                 severity=Severity.INFO,
                 detail=detail,
+                opens_notice=step.opens_notice,
             )
         ]
 
     def _notices(self, record: KeyRecord | None, kind: ActionKind, natural_due: datetime) -> list[Notice]:
         if record is None:
             return []
-        return episode_notices(record.notices, kind.value, natural_due, dry_run=self.policy.dry_run)
+        return episode_notices(
+            record.notices,
+            kind.value,
+            natural_due,
+            dry_run=self.policy.dry_run,
+            since=record.reactivated_at if record.reactivated else None,
+        )
 
     def _replacement(
         self, key: AccessKey, record: KeyRecord | None, siblings: Sequence[AccessKey]
@@ -358,15 +427,19 @@ class _KeyPlanner:
                     or (other.key_id is not None and other.key_id == record.replacement_key_id)
                 ):
                     return other
+        # A key the owner made is this one's replacement only if it came after the owner *received* a
+        # rotation notice for this key and this key's use has stopped: otherwise two active keys are two
+        # workloads' keys, and retiring one for the other would break a workload.
         rotation_due = key.created + _days(self.policy.rotate_after_days)
-        if self.now < rotation_due:
+        if self.now < rotation_due or record is None:
             return None
-        # Only a key made once this one's rotation was announced counts as its replacement: two keys made
-        # close together are two workloads' keys, and retiring one for the other would break a workload.
-        announced = rotation_due - _days(max(self.policy.rotation_warn_days, default=0))
+        announced = first_delivery(n for n in record.notices if n.warns_of == ActionKind.ROTATE.value)
+        if announced is None:
+            return None
+        idle = key.last_used is None or self.now - key.last_used >= _days(self.policy.safe_idle_days)
         for other in siblings:
             fresh = self.now < other.created + _days(self.policy.rotate_after_days)
-            if other.active and other.created >= announced and fresh:
+            if other.active and other.created >= announced and fresh and idle:
                 return other
         return None
 
@@ -395,6 +468,7 @@ class _KeyPlanner:
         deadline: datetime | None = None,
         warns_of: ActionKind | None = None,
         stage: str | None = None,
+        opens_notice: bool = False,
     ) -> Action:
         return Action(
             user=self.user.name,
@@ -410,6 +484,7 @@ class _KeyPlanner:
             severity=severity,
             dry_run=self.policy.dry_run,
             detail=detail,
+            opens_notice=opens_notice,
         )
 
 

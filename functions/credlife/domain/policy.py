@@ -82,6 +82,9 @@ class Policy(BaseModel):
     notice_days: Days = 7
     #: Last-used dates have 15-minute granularity: "used after" must clear this margin.
     last_used_granularity_minutes: int = Field(default=15, ge=0, le=1440)
+    #: The old key of a rotation is retired before its deadline only when it has not been used since the
+    #: replacement's first use and has been idle at least this long (a weekly job is not a finished switch).
+    safe_idle_days: Days = 7
 
     # -- scope and exemptions (audited, never silent)
     exempt_tag_key: str = Field(default="credlife:exempt", min_length=1, max_length=128)

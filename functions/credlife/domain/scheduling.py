@@ -1,10 +1,12 @@
 """When a lifecycle step happens and when its owner is told: one mechanism for every credential type.
 
 A step has a natural due date and warning stages (days before its deadline). Disruptive steps need a
-recorded notice at least `notice` before they happen: the deadline is the natural due date pushed back to
-`notice` after the first notice. Only the latest stage reached is sent (a missed stage is caught up once,
-never as a burst). A notice belongs to the current episode only if it announced a deadline at or after the
-natural due date, so a credential used again and idle again later is warned anew."""
+*delivered* notice at least `notice` before they happen: the deadline is the natural due date pushed back to
+`notice` after the first notice a channel accepted. A notice recorded but still waiting in the outbox counts
+for nothing but "do not warn twice": while no notice is delivered the deadline keeps moving with the clock,
+so nothing is done to an owner who was never reached. Only the latest stage reached is sent (a missed stage
+is caught up once, never as a burst). A notice belongs to the current episode only if it announced a deadline
+at or after the natural due date, so a credential used again and idle again later is warned anew."""
 
 from __future__ import annotations
 
@@ -25,18 +27,34 @@ class Step:
     due: datetime
     stage: str | None = None  # set for a warning
     early: bool = False
+    #: A warning sent while no notice of the episode was delivered: its deadline moves with its delivery.
+    opens_notice: bool = False
 
 
 def episode_notices(
-    notices: Iterable[Notice], warns_of: str, natural_due: datetime, *, dry_run: bool
+    notices: Iterable[Notice],
+    warns_of: str,
+    natural_due: datetime,
+    *,
+    dry_run: bool,
+    since: datetime | None = None,
 ) -> list[Notice]:
     """The notices that count for this step now: same action, this episode, live (dry-run ones only count
-    while the policy is dry-run: a live action needs a live notice)."""
+    while the policy is dry-run: a live action needs a live notice). `since` ends older episodes (e.g. the
+    owner re-activated a key: what was announced before no longer counts)."""
     return [
         n
         for n in notices
-        if n.warns_of == warns_of and n.deadline >= natural_due and (dry_run or not n.dry_run)
+        if n.warns_of == warns_of
+        and n.deadline >= natural_due
+        and (dry_run or not n.dry_run)
+        and (since is None or n.sent_at >= since)
     ]
+
+
+def first_delivery(notices: Iterable[Notice]) -> datetime | None:
+    """When the owner first received a notice of this episode (None: not yet)."""
+    return min((n.delivered_at for n in notices if n.delivered_at is not None), default=None)
 
 
 def schedule(
@@ -50,19 +68,22 @@ def schedule(
     early_ok: bool = False,
 ) -> Step | None:
     """The step due now, or None. `notices` are this step's episode notices (see `episode_notices`)."""
-    first = min((n.sent_at for n in notices), default=None)
+    first = first_delivery(notices)
     deadline = max(natural_due, (first or now) + notice) if needs_notice else natural_due
     if (first is not None or not needs_notice) and now >= deadline:
         return Step(act=True, deadline=deadline, due=deadline)
-    if early_ok and first is not None and first < now:
+    if early_ok and first is not None and first + notice <= now:
+        # early (a proven-safe retirement) still only after the owner had the full notice period
         return Step(act=True, deadline=deadline, due=now, early=True)
     current = stage(deadline - now, warn_days)
     if current != NOTICE_STAGE:
         if any(stage_days(n.stage) <= stage_days(current) for n in notices):
             return None  # this stage, or a later one, was already sent
-    elif not (needs_notice and first is None and now >= deadline - notice):
-        return None  # no stage reached yet (the minimum notice goes out even without a stage)
-    return Step(act=False, deadline=deadline, due=now, stage=current)
+    elif not (needs_notice and not notices and now >= deadline - notice):
+        # no stage reached yet (the minimum notice goes out even without a stage), or a notice is already
+        # on its way: wait for its delivery rather than record another one
+        return None
+    return Step(act=False, deadline=deadline, due=now, stage=current, opens_notice=needs_notice and not first)
 
 
 NOTICE_STAGE = "notice"

@@ -8,6 +8,7 @@ failures inside an account are reported in the run summary like in single-accoun
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -19,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from credlife.aws.factory import RETRIES, build_member_runtime
 from credlife.aws.organizations import AccountMessage, MemberSessions
 from credlife.config import Settings, load_settings
+from credlife.handlers import clock
 from credlife.handlers.observability import logger, metrics, tracer
 from credlife.lifecycle import count_changes
 
@@ -35,6 +37,11 @@ class OutOfTime(Exception):
 
 class WrongAccount(Exception):
     """The assumed session acts in another account than the message names."""
+
+
+class StaleMessage(Exception):
+    """The message's time is too far from the real clock (older than `queued_run_max_age_minutes`, or
+    ahead by more than `event_clock_tolerance_minutes`): refused, never run."""
 
 
 class _Worker:
@@ -72,9 +79,19 @@ def process_account(record: SQSRecord) -> dict[str, Any]:
         raise OutOfTime(f"less than {MIN_REMAINING_MS} ms left")
     message = AccountMessage.from_json(record.body)
     w = worker()
+    now = clock.real_now()  # the run's clock; the message's time only bounds how stale it may be
+    rejection = clock.check(
+        message.time,
+        now,
+        past=timedelta(minutes=w.settings.queued_run_max_age_minutes),
+        future=timedelta(minutes=w.settings.event_clock_tolerance_minutes),
+    )
+    if rejection is not None:
+        clock.reject(rejection, what=f"account message for {message.account_id}")
+        raise StaleMessage(rejection.describe())
     try:
         runtime = build_member_runtime(w.settings, message.account_id, members=w.members, home_session=w.home)
-        summary = runtime.service.run(message.time)
+        summary = runtime.service.run(now)
         if summary.account_id != message.account_id:
             raise WrongAccount(f"assumed session acts in {summary.account_id}")
     except Exception as error:

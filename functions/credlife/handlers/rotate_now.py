@@ -1,15 +1,16 @@
 """ "Rotate now" Lambda: a custom EventBridge event asks for one user's access key to be rotated at once.
 
 Event: source `credlife`, detail-type `Rotate Access Key Now`, detail `{"user": ..., "requested_by": ...}`
-(sample: `events/rotate_now.json`). Thin: parse and validate at the edge, take the clock from the event's
-`time`, and run the same lifecycle service as the schedule for that one user with the rotation requested.
-Every rule still applies: exemptions, the two-key quota, dry-run. Put events with e.g.
+(sample: `events/rotate_now.json`). Thin: parse and validate at the edge, take the real clock (an event
+whose `time` is more than `event_clock_tolerance_minutes` from it is refused), and run the same lifecycle
+service as the schedule for that one user with the rotation requested. Every rule still applies:
+exemptions, the two-key quota, dry-run. Put events with e.g.
 `aws events put-events --entries 'Source=credlife,DetailType=Rotate Access Key Now,Detail={"user":"..."}'`."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -20,6 +21,7 @@ from credlife.aws.factory import Runtime, build_runtime
 from credlife.aws.secrets import IAM_USER_NAME
 from credlife.config import load_settings
 from credlife.domain.actions import ActionKind
+from credlife.handlers import clock
 from credlife.handlers.observability import logger, metrics, tracer
 from credlife.lifecycle import count_changes
 from credlife.ports import RunSummary
@@ -54,7 +56,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("rejected event: not a valid rotate-now request")
         metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
         return {"status": "rejected", "reason": "malformed"}
-    user, requested_by, now = request
+    user, requested_by, requested_at = request
+    now = clock.real_now()
+    tolerance = timedelta(minutes=runtime().settings.event_clock_tolerance_minutes)
+    rejection = clock.check(requested_at, now, past=tolerance)
+    if rejection is not None:
+        clock.reject(rejection, what="rotate-now request")
+        return {**rejection.as_response(), "user": user}
     summary = runtime().service.run(now, only_user=user, rotate_now={user: requested_by})
     result = rotate_now_result(summary, user)
     metrics.add_metric(name="RotateNowRequests", unit=MetricUnit.Count, value=1)

@@ -4,14 +4,15 @@ Organization mode (`organization.enabled`): the same schedule instead lists the 
 accounts (filtered by id, OU and tag) and queues one message per account for the account worker
 (`handlers/account_worker.py`); accounts that cannot be queued are reported, the others still go.
 
-Thin on purpose: parse the event at the edge, take the run's clock from the event's `time` (the scheduled
-time, so a run is reproducible and the demo can walk the calendar), call the lifecycle service, emit
-metrics. Dependencies are built once per cold start from validated settings."""
+Thin on purpose: parse the event at the edge, take the run's clock from the real clock (an event whose
+`time` is more than `event_clock_tolerance_minutes` from it is refused: see `handlers/clock.py`; the demo
+walks the calendar by moving the real clock), call the lifecycle service, emit metrics. Dependencies are
+built once per cold start from validated settings."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -23,6 +24,7 @@ from credlife.aws.calls import ApiCallCounter
 from credlife.aws.factory import RETRIES, Runtime, build_runtime
 from credlife.aws.organizations import AccountDirectory, AccountMessage, AccountQueue
 from credlife.config import OrganizationSettings, Settings, load_settings
+from credlife.handlers import clock
 from credlife.handlers.observability import logger, metrics, tracer
 from credlife.lifecycle import count_changes
 
@@ -57,8 +59,8 @@ def use_runtime(value: Runtime | None) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = scheduled_time(event)
-    if now is None:
+    scheduled_at = scheduled_time(event)
+    if scheduled_at is None:
         logger.warning(
             "rejected event: not an EventBridge scheduled event with a time",
             extra={
@@ -68,6 +70,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
         return {"status": "rejected", "reason": "malformed"}
+    now = clock.real_now()
+    tolerance = timedelta(minutes=settings().event_clock_tolerance_minutes)
+    rejection = clock.check(scheduled_at, now, past=tolerance)
+    if rejection is not None:
+        clock.reject(rejection, what="scheduled event")
+        return rejection.as_response()
     if settings().organization.enabled:
         return fan_out(now, settings().organization)
     summary = runtime().service.run(now)
@@ -125,7 +133,7 @@ def fan_out(now: datetime, org: OrganizationSettings, session: boto3.Session | N
 
 
 def scheduled_time(event: Any) -> datetime | None:
-    """The run's clock: the scheduled event's `time`, or None when the event is not one."""
+    """The scheduled event's `time` (checked against the real clock), or None when the event is not one."""
     if not isinstance(event, dict):
         return None
     parsed = EventBridgeEvent(event)
