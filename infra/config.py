@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.constants import CONTEXT_KEY, DEFAULT_HOME_REGION, DEFAULTS, MEMBER_ROLE_NAME
+from infra.constants import (
+    CONTEXT_KEY,
+    DEFAULT_ENABLED_REGIONS,
+    DEFAULT_HOME_REGION,
+    DEFAULTS,
+    MEMBER_ROLE_NAME,
+)
 
 _SECRET_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-][A-Za-z0-9/_+=.@-]{0,198}(?<!/)$")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
@@ -154,22 +160,39 @@ def config_from_context(context: object) -> AppConfig:
         sender_email=_optional(values, "sender_email", _EMAIL, "an email address (a verified SES identity)"),
         notifications=sections["notifications"],
         risk=sections["risk"],
-        signin_regions=_regions(values["signin_regions"], region or DEFAULT_HOME_REGION),
+        signin_regions=_regions(
+            values["signin_regions"],
+            region or DEFAULT_HOME_REGION,
+            exclude=values["signin_regions_exclude"],
+            extra=values["signin_regions_extra"],
+        ),
         create_trail=create_trail,
         report_retention_days=retention,
         security_hub=security_hub,
     )
 
 
-def _regions(value: Any, home: str) -> tuple[str, ...]:
+def _regions(value: Any, home: str, *, exclude: Any = (), extra: Any = ()) -> tuple[str, ...]:
+    """The forwarder regions: "default-enabled" (every region enabled by default but the home region) or
+    an explicit list, minus `signin_regions_exclude`, plus `signin_regions_extra` (opt-in regions)."""
     key = f"{CONTEXT_KEY}.signin_regions"
-    if not isinstance(value, list) or not all(isinstance(r, str) and _REGION.match(r) for r in value):
-        raise ConfigError(f"{key} must be a list of region names, not {value!r}")
-    if home in value:
+    for name, listed in (("signin_regions_exclude", exclude), ("signin_regions_extra", extra)):
+        if not isinstance(listed, list | tuple) or not all(
+            isinstance(r, str) and _REGION.match(r) for r in listed
+        ):
+            raise ConfigError(f"{CONTEXT_KEY}.{name} must be a list of region names, not {listed!r}")
+    if value == "default-enabled":
+        value = [r for r in DEFAULT_ENABLED_REGIONS if r != home]
+    elif not isinstance(value, list) or not all(isinstance(r, str) and _REGION.match(r) for r in value):
+        raise ConfigError(f'{key} must be "default-enabled" or a list of region names, not {value!r}')
+    elif home in value:
         raise ConfigError(f"{key} must not name the home region {home} (it has its own sign-in rule)")
     if len(set(value)) != len(value):
         raise ConfigError(f"{key} names a region twice")
-    return tuple(value)
+    if home in extra:
+        raise ConfigError(f"{CONTEXT_KEY}.signin_regions_extra must not name the home region {home}")
+    regions = [r for r in value if r not in exclude]
+    return tuple(dict.fromkeys([*regions, *(r for r in extra if r not in exclude)]))
 
 
 def _organization(value: Any) -> OrganizationConfig | None:

@@ -39,8 +39,12 @@ DEFAULTS: dict[str, Any] = {
     "notifications": {},
     "risk": {},
     #: Regions (beside the home region) where IAM-user console sign-ins are logged (DESIGN §4): a
-    #: forwarder stack in each sends them to the home region's default event bus.
-    "signin_regions": ["us-east-2", "eu-north-1", "ap-southeast-2"],
+    #: forwarder stack in each sends them to the home region's default event bus. "default-enabled":
+    #: every region AWS enables by default (`DEFAULT_ENABLED_REGIONS`), the home region excepted; or a list.
+    "signin_regions": "default-enabled",
+    #: Regions left out of `signin_regions` (opt-out), and opt-in regions the account enabled (added).
+    "signin_regions_exclude": [],
+    "signin_regions_extra": [],
     #: Create a multi-region CloudTrail trail (sign-in and IAM events reach EventBridge only with one).
     "create_trail": False,
     #: Days a compliance report (and an S3 access log) is kept in the report bucket before it expires.
@@ -50,6 +54,30 @@ DEFAULTS: dict[str, Any] = {
 }
 #: The home region when the config names none (IAM and root sign-in events arrive there).
 DEFAULT_HOME_REGION = "us-east-1"
+#: The commercial regions every account has enabled by default (launched before March 2019); an attacker
+#: may sign in through any of their console endpoints. Opt-in regions (af-south-1, ap-east-1, me-south-1,
+#: eu-south-1, ...) work only once the account enables them: add those to `signin_regions_extra`.
+DEFAULT_ENABLED_REGIONS: tuple[str, ...] = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+)
+#: Where IAM API calls (and root console sign-ins) reach EventBridge.
+IAM_EVENTS_REGION = "us-east-1"
 
 # -- the scheduled scanner
 SCANNER_HANDLER = "credlife.handlers.scheduled.handler"
@@ -83,6 +111,7 @@ Scope = Literal[
     "sender-identity",
     "security-topic",
     "users-require-mfa",
+    "groups",
     "report-bucket",
     "security-hub-product",
     "security-hub",
@@ -292,10 +321,12 @@ EVENTS_MAX_EVENT_AGE_HOURS = 2
 #: What the event function's code calls (`credlife.aws.risk_factory.REQUIRED_ACTIONS`), plus KMS used on
 #: its behalf by DynamoDB and SNS (both encrypted with the project key).
 EVENT_MONITOR_ACTIONS: tuple[ActionGroup, ...] = (
-    ActionGroup("dynamodb", ("GetItem", "PutItem", "UpdateItem", "Query"), "state-table"),
+    ActionGroup("dynamodb", ("GetItem", "PutItem", "UpdateItem", "Query", "DeleteItem"), "state-table"),
     ActionGroup("sns", ("Publish",), "security-topic"),
     # "was this you?": the user's owner from its tags, mailed from the sender identity
     ActionGroup("iam", ("GetUser", "ListAttachedUserPolicies"), "users"),
+    # privilege escalation: does the group a user joins grant administrator equivalence?
+    ActionGroup("iam", ("ListAttachedGroupPolicies", "ListGroupPolicies", "GetGroupPolicy"), "groups"),
     ActionGroup("ses", ("SendEmail",), "sender-identity"),
     # EnableMFADevice lifts MFA enforcement at once: detaching only the require-MFA policy (condition)
     ActionGroup("iam", ("DetachUserPolicy",), "users-require-mfa"),
@@ -318,6 +349,8 @@ IAM_PATTERN: dict[str, Any] = {
         "eventSource": ["iam.amazonaws.com"],
         "eventName": [
             "AddUserToGroup",
+            "AttachGroupPolicy",
+            "AttachRolePolicy",
             "AttachUserPolicy",
             "CreateAccessKey",
             "CreateLoginProfile",
@@ -328,11 +361,17 @@ IAM_PATTERN: dict[str, Any] = {
             "DeleteVirtualMFADevice",
             "DetachUserPolicy",
             "EnableMFADevice",
+            "PutGroupPolicy",
+            "PutRolePolicy",
             "PutUserPolicy",
             "UpdateAccessKey",
             "UpdateLoginProfile",
         ],
     },
+}
+ROOT_PATTERN: dict[str, Any] = {
+    "detail-type": ["AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"],
+    "detail": {"userIdentity": {"type": ["Root"]}, "eventName": [{"anything-but": ["ConsoleLogin"]}]},
 }
 
 # -- rotate now (README "Rotate now")

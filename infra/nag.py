@@ -26,6 +26,7 @@ ROTATE_POLICY = "RotateNow/Handler/Role/DefaultPolicy/Resource"
 ROTATE_FUNCTION = "RotateNow/Handler/Function/Resource"
 REQUIRE_MFA_POLICY = "RequireMfaPolicy/Policy/Resource"
 FORWARDER_QUEUE = "SigninForwarder/DeadLetterQueue/Resource"
+MEMBER_FORWARDER_QUEUE = "EventForwarder/DeadLetterQueue/Resource"
 REPORT_BUCKET = "ReportBucket/Bucket/Resource"
 
 
@@ -46,7 +47,15 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
     partition = _rendered(stack.partition, "<AWS::Partition>")
     reports = f"AwsSolutions-IAM5[Resource::<{_logical_id(stack, REPORT_BUCKET)}.Arn>/{REPORT_PREFIX}*]"
     if stack.node.try_find_child("MemberRole") is not None:
-        return _member_acknowledgements(partition, region, account, secret_prefix)
+        return (
+            *_member_acknowledgements(partition, region, account, secret_prefix),
+            Acknowledged(
+                MEMBER_FORWARDER_QUEUE,
+                "AwsSolutions-SQS3",
+                "This queue is itself the dead-letter queue of the rules forwarding this account's events to "
+                "the home account's bus; a dead-letter queue needs none.",
+            ),
+        )
     if stack.node.try_find_child("SigninForwarder") is not None:
         return (
             Acknowledged(
@@ -109,6 +118,13 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
             "DetachUserPolicy is conditioned on iam:PolicyARN being that one policy.",
         ),
         Acknowledged(
+            EVENTS_POLICY,
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::{account}:group/*]",
+            "Privilege escalation: when a user is added to a group, the event monitor reads that group's "
+            "attached and inline policies (read-only List/Get) to see whether it grants administrator "
+            "equivalence; any group may be the one.",
+        ),
+        Acknowledged(
             EVENTS_FUNCTION,
             "AwsSolutions-L1",
             "Pinned to python3.12 to match the AWS-published Powertools layer, like the scanner.",
@@ -146,6 +162,12 @@ def acknowledgements(stack: Stack, secret_prefix: str) -> tuple[Acknowledged, ..
     role_name = _member_role_name(stack)
     return (
         *scanner,
+        Acknowledged(
+            "MemberEventsPolicy",
+            "AwsSolutions-EVB1",
+            "Principal '*' is conditioned on aws:PrincipalOrgID (only the organization's accounts may put "
+            "events); the rule cannot read the condition because the organization id is a parameter.",
+        ),
         Acknowledged(
             WORKER_POLICY,
             f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::*:role/{role_name}]",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, CfnResource, Fn, Stack
+from aws_cdk import aws_events as events_
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -115,6 +116,50 @@ class CredentialLifecycleStack(Stack):
                 "CREDLIFE_AUTOMATION_PRINCIPAL_ARN": self.scanner.role.role_arn,
             },
         )
+        # every function role of this stack is one of the project's own principals: the event monitor
+        # trusts their changes (an on-demand rotation creates a key for another user by design)
+        own_roles = [
+            self.scanner.role.role_arn,
+            self.rotate_now.role.role_arn,
+            self.event_monitor.role.role_arn,
+        ]
+        if self.worker is not None and config.organization is not None:
+            own_roles.append(self.worker.role.role_arn)
+            # the member role acts in every member account (events forwarded here are judged here)
+            own_roles.append(f"arn:{self.partition}:iam::*:role/{config.organization.member_role_name}")
+        self.event_monitor.function.add_environment("CREDLIFE_OWN_PRINCIPAL_ARNS", Fn.join(",", own_roles))
+        self.notifications.alarm_on_metric(
+            "EventMonitorDegradedAlarm",
+            "MonitorErrors",
+            "the event monitor judged events without part of its state (state table, owner lookup, ...)",
+        )
+        if config.organization is not None:
+            # member accounts' stacks forward their sign-ins, IAM calls and root activity here
+            organization_id = getattr(config.organization, "organization_id", None)
+            if organization_id is None:
+                organization_id = CfnParameter(
+                    self,
+                    "OrganizationId",
+                    type="String",
+                    allowed_pattern=r"^o-[a-z0-9]{10,32}$",
+                    description="The organization whose member accounts may forward events to this bus",
+                ).value_as_string
+            events_.CfnEventBusPolicy(
+                self,
+                "MemberEventsPolicy",
+                statement_id="credlife-member-accounts",
+                event_bus_name="default",
+                statement={
+                    "Sid": "credlife-member-accounts",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "events:PutEvents",
+                    "Resource": self.format_arn(
+                        service="events", resource="event-bus", resource_name="default"
+                    ),
+                    "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization_id}},
+                },
+            )
         functions = {
             "Scanner": (self.scanner.function, self.scanner.dead_letter_queue),
             "EventMonitor": (self.event_monitor.function, self.event_monitor.dead_letter_queue),
@@ -201,6 +246,22 @@ class MemberRoleStack(Stack):
             # the worker calls Security Hub in its own (the home) region; unset: where this stack runs
             home_region=config.region,
         )
+        # organization mode: this account's console sign-ins (in this stack's region), IAM calls and root
+        # activity go to the home account's default bus, judged there with this account's id
+        self.forwarder = SigninForwarder(
+            self,
+            "EventForwarder",
+            home_region=config.home_region,
+            home_account=home,
+            iam_events=True,
+        )
+        # never in the home account itself (a rule sending its own bus's events back to it would loop)
+        not_home = CfnCondition(
+            self, "ForwardsToHome", expression=Fn.condition_not(Fn.condition_equals(self.account, home))
+        )
+        for child in self.forwarder.node.find_all():
+            if isinstance(child, CfnResource):
+                child.cfn_options.condition = not_home
         apply_boundary(self, config)
 
 
@@ -214,5 +275,7 @@ class SigninForwarderStack(Stack):
             description="credential-lifecycle: forward console sign-ins to the home region",
             **kwargs,
         )
-        self.forwarder = SigninForwarder(self, "SigninForwarder", home_region=config.home_region)
+        self.forwarder = SigninForwarder(
+            self, "SigninForwarder", home_region=config.home_region, region=self.region
+        )
         apply_boundary(self, config)

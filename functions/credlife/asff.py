@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from credlife.domain.actions import CIS_BENCHMARK, SECURITY_HUB_STANDARD
 from credlife.domain.models import AccessKey, User
 from credlife.report import Report
 
@@ -44,6 +45,22 @@ _RANK: Final = {label: i for i, label in enumerate(_SEVERITY.values())}
 _COMPLIANCE_RANK: Final = {"PASSED": 0, "WARNING": 1, "FAILED": 2}
 _ACCOUNT_CREDENTIALS: Final = frozenset({"root", "password_policy", "server_certificate"})
 #: Titles per Security Hub / CIS control (what an analyst reads first).
+#: What to do about a finding, per Security Hub control (ASFF `Remediation.Recommendation`).
+_REMEDIATION: Final = {
+    "IAM.2": "Attach the user's policies to a group or a role instead of the user.",
+    "IAM.3": "Rotate the key: create a new key, switch the workload to it, deactivate and then delete the "
+    "old one (credential-lifecycle does this with dated notices to the owner).",
+    "IAM.4": "Delete the root user's access keys; use IAM roles instead.",
+    "IAM.5": "Enable an MFA device for the console user, or remove its console password.",
+    "IAM.6": "Stop using the root user for everyday work; lock its credentials away.",
+    "IAM.7": "Set the account password policy to the baseline (length 14, symbols, numbers, upper and "
+    "lower case, reuse prevention 24, maximum age 90).",
+    "IAM.8": "Remove the unused console password (delete the login profile).",
+    "IAM.9": "Enable MFA (a hardware device is best) for the root user.",
+    "IAM.22": "Deactivate the unused credential, and delete it when nobody claims it.",
+}
+_REMEDIATION_URL: Final = "https://docs.aws.amazon.com/securityhub/latest/userguide/iam-controls.html"
+
 _TITLES: Final = {
     "IAM.2": "IAM user has policies attached directly",
     "IAM.3": "IAM user access key is older than the rotation threshold",
@@ -353,9 +370,9 @@ def _finding(
     account = report.account_id
     at = _iso(report.generated_at)
     control = hub or (f"CIS.{cis}" if cis else reason)
-    requirements = [f"CIS AWS Foundations Benchmark {c.strip()}" for c in cis.split(",") if c.strip()]
+    requirements = [f"{CIS_BENCHMARK} {c.strip()}" for c in cis.split(",") if c.strip()]
     if hub:
-        requirements.append(f"AWS Foundational Security Best Practices {hub}")
+        requirements.append(f"{SECURITY_HUB_STANDARD} {hub}")
     return {
         "SchemaVersion": SCHEMA_VERSION,
         "Id": f"credlife/{account}/{user}/{credential}/{credential_id}/{control}",
@@ -379,7 +396,17 @@ def _finding(
             "credlife/control": " / ".join(p for p in (f"CIS {cis}" if cis else "", hub) if p) or reason,
         },
         "Resources": [resource],
-        "Compliance": {"Status": status, "RelatedRequirements": requirements[:32]},
+        "Compliance": {
+            "Status": status,
+            "RelatedRequirements": requirements[:32],
+            **({"SecurityControlId": hub} if hub else {}),
+        },
+        "Remediation": {
+            "Recommendation": {
+                "Text": _REMEDIATION.get(hub, f"See the credential-lifecycle notice for {reason}.")[:512],
+                "Url": f"{_REMEDIATION_URL}#{hub.lower().replace('.', '-')}" if hub else _REMEDIATION_URL,
+            }
+        },
         "RecordState": "ACTIVE",
     }
 

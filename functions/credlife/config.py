@@ -15,7 +15,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from credlife.domain.mfa_policy import POLICY_NAME as REQUIRE_MFA_POLICY_NAME
-from credlife.domain.owners import DEFAULT_TAG_KEYS, EMAIL, OwnerRules, is_email
+from credlife.domain.owners import (
+    DEFAULT_READER_TAG_KEY,
+    DEFAULT_TAG_KEYS,
+    EMAIL,
+    READER_ARN,
+    OwnerRules,
+    is_email,
+)
 from credlife.domain.policy import Policy
 from credlife.domain.risk import RiskPolicy
 
@@ -31,6 +38,7 @@ _ENV_FIELDS = (
     "automation_principal_arn",
     "require_mfa_policy_arn",
     "event_clock_tolerance_minutes",
+    "own_principal_arns",
 )
 _ENV_POLICY_FIELDS = ("dry_run",)
 #: Organization-mode settings the CDK stack sets one by one (`CREDLIFE_ORGANIZATION_<FIELD>`).
@@ -96,6 +104,21 @@ class NotificationSettings(BaseModel):
     #: The verified SES identity emails come from (falls back to the top-level `sender_email`).
     sender: str | None = Field(default=None, pattern=_EMAIL_PATTERN)
     ses_configuration_set: str | None = None
+    #: A user tag whose value (an IAM role or user ARN) may also read the user's new-key secret, e.g. the
+    #: owner's role; without it only the IAM user itself (and the automation) can read the secret.
+    secret_reader_tag_key: str = Field(default=DEFAULT_READER_TAG_KEY, min_length=1, max_length=128)
+    #: An extra reader of handover secrets per IAM path prefix when no tag names one (longest prefix).
+    path_secret_readers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("path_secret_readers")
+    @classmethod
+    def _path_readers(cls, value: dict[str, str]) -> dict[str, str]:
+        for prefix, reader in value.items():
+            if not prefix.startswith("/"):
+                raise ValueError(f"path prefix {prefix!r} must start with '/'")
+            if not READER_ARN.fullmatch(reader):
+                raise ValueError(f"reader of {prefix!r} is not an IAM role or user ARN")
+        return value
 
     @field_validator("path_owners")
     @classmethod
@@ -112,6 +135,8 @@ class NotificationSettings(BaseModel):
             tag_keys=self.owner_tag_keys,
             path_owners=dict(self.path_owners),
             security_email=self.security_email,
+            reader_tag_key=self.secret_reader_tag_key,
+            path_readers=dict(self.path_secret_readers),
         )
 
 
@@ -153,6 +178,8 @@ class Settings(BaseModel):
     region: str | None = None
     #: The automation's own role ARN: may read the secrets it writes (besides each secret's user).
     automation_principal_arn: str | None = None
+    #: Every function role of the stack (env: comma-separated): the event monitor trusts their changes.
+    own_principal_arns: tuple[str, ...] = ()
     #: The require-MFA managed policy the stack creates (env CREDLIFE_REQUIRE_MFA_POLICY_ARN): the only
     #: policy the automation ever attaches or detaches.
     require_mfa_policy_arn: str | None = Field(
@@ -168,6 +195,13 @@ class Settings(BaseModel):
     #: How old an account-queue message may be when the worker takes it (it waits for SQS retries and
     #: the worker's concurrency); an older one, or one from the future, is refused (failed record).
     queued_run_max_age_minutes: int = Field(default=360, ge=1, le=20160)
+
+    @field_validator("own_principal_arns", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @property
     def effective_policy(self) -> Policy:

@@ -8,8 +8,11 @@ stage starts, or on `close()`."""
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 #: Characters of the bar itself.
@@ -95,3 +98,33 @@ class ProgressBar:
             self._stream.flush()
         except (OSError, ValueError):  # a closed terminal never fails the scan
             pass
+
+
+class DeadlineExceeded(BaseException):
+    """The command's total time (`--timeout`) ran out. A BaseException, like KeyboardInterrupt, so that no
+    "one user's failure never stops the others" handler swallows it and the run goes on past the deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"did not finish within {seconds:g} s")
+        self.seconds = seconds
+
+
+@contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Raise `DeadlineExceeded` in the running command once `seconds` have passed (a real-time interval
+    timer: it interrupts sleeps in retry loops too). None or 0: no deadline. Off the main thread (where
+    signals cannot be delivered) no deadline is set."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise DeadlineExceeded(seconds)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from credlife.domain.risk import RiskPolicy
-from credlife.risk_monitor import MemorySigninState, RiskMonitor, SigninStatePort, malformed_result
+from credlife.risk_monitor import MemorySigninState, RiskMonitor, SigninStatePort, Unjudgeable, judge_each
 
 _SUFFIXES = (".json", ".jsonl", ".gz")
 
@@ -35,6 +35,7 @@ class ReplayStats:
     events: int
     risky: int
     malformed: int
+    ignored: int = 0
 
 
 def files(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -53,21 +54,21 @@ def files(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 def read(path: Path) -> Iterator[tuple[int | None, Any]]:
     """The events in one file as `(index, event)`; index is None for a file holding one event. A file that
-    cannot be decoded yields one `(None, _Unreadable)`."""
+    cannot be decoded yields one `(None, Unjudgeable)`."""
     try:
         data = path.read_bytes()
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
         text = data.decode("utf-8-sig")
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:  # BadGzipFile is an OSError
-        yield None, _Unreadable(f"unreadable file ({type(error).__name__})")
+        yield None, Unjudgeable(f"unreadable file ({type(error).__name__})")
         return
     try:
         loaded = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) < 2:
-            yield None, _Unreadable("not JSON")
+            yield None, Unjudgeable("not JSON")
             return
         yield from enumerate(lines)  # JSON Lines: a bad line is judged malformed on its own
         return
@@ -79,33 +80,37 @@ def read(path: Path) -> Iterator[tuple[int | None, Any]]:
         yield None, loaded
 
 
-@dataclass(frozen=True, slots=True)
-class _Unreadable:
-    why: str
-
-
 def replay(
     paths: Iterable[str | Path],
     *,
     policy: RiskPolicy | None = None,
     state: SigninStatePort | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """One row per input event, in input order. Nothing is published: alerts are what the rows say."""
+    """One row per input event, in input order. Nothing is published: alerts are what the rows say. The
+    judging is the event Lambda's own (`risk_monitor.judge_each`); an out-of-scope event is `ignored`."""
     monitor = RiskMonitor(state or MemorySigninState(), policy or RiskPolicy())
-    for path in files(paths):
-        for index, event in read(path):
-            result = malformed_result(event.why) if isinstance(event, _Unreadable) else monitor.process(event)
-            row: dict[str, Any] = {"file": str(path)}
-            if index is not None:
-                row["index"] = index
-            row.update(result.as_row())
-            yield row
+    where: list[tuple[Path, int | None]] = []
+
+    def inputs() -> Iterator[Any]:
+        for path in files(paths):
+            for index, event in read(path):
+                where.append((path, index))
+                yield event
+
+    for result in judge_each(monitor, inputs()):
+        path, index = where.pop(0)
+        row: dict[str, Any] = {"file": str(path)}
+        if index is not None:
+            row["index"] = index
+        row.update(result.as_row())
+        yield row
 
 
 def summarise(rows: Iterable[dict[str, Any]]) -> ReplayStats:
-    events = risky = bad = 0
+    events = risky = bad = ignored = 0
     for row in rows:
         events += 1
         risky += bool(row["risky"])
         bad += "malformed" in row["reasons"]
-    return ReplayStats(events, risky, bad)
+        ignored += bool(row.get("ignored"))
+    return ReplayStats(events, risky, bad, ignored)

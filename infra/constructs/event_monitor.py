@@ -1,5 +1,7 @@
 """The event monitor (DESIGN §4): the event function, its role (exactly `risk_factory`'s actions), its
-dead-letter queue, and the EventBridge rules for console sign-ins and IAM API calls in the home region."""
+dead-letter queue, and the EventBridge rules for console sign-ins, IAM API calls and anything the root user
+does, in the home region. A failed invocation (an alert that could not be published) is retried by
+EventBridge and then parked in the dead-letter queue; the stack alarms on both."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from infra.constants import (
     EVENTS_RETRY_ATTEMPTS,
     EVENTS_TIMEOUT_SECONDS,
     IAM_PATTERN,
+    ROOT_PATTERN,
     SIGNIN_PATTERN,
 )
 from infra.constructs.function import ProjectFunction
@@ -29,7 +32,7 @@ from infra.constructs.function import ProjectFunction
 def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
     """An EventBridge pattern from its JSON form (`source`, `detail-type`, `detail`)."""
     return events.EventPattern(
-        source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern.get("detail")
+        source=pattern.get("source"), detail_type=pattern["detail-type"], detail=pattern.get("detail")
     )
 
 
@@ -51,6 +54,7 @@ class EventMonitor(Construct):
         """`require_mfa_policy_arn`: the only policy the function may detach (when MFA gets enabled)."""
         super().__init__(scope, construct_id)
         users = Stack.of(self).format_arn(service="iam", region="", resource="user", resource_name="*")
+        groups = Stack.of(self).format_arn(service="iam", region="", resource="group", resource_name="*")
         self.handler = ProjectFunction(
             self,
             "Handler",
@@ -66,6 +70,7 @@ class EventMonitor(Construct):
                 "project-key": [key.key_arn],
                 "users": [users],
                 "users-require-mfa": [users],
+                "groups": [groups],
                 "sender-identity": sender_identity_arns,
             },
             conditions={"users-require-mfa": {"ArnEquals": {"iam:PolicyARN": require_mfa_policy_arn}}},
@@ -99,5 +104,12 @@ class EventMonitor(Construct):
             "IamRule",
             description="credential-lifecycle: IAM API calls of the risk rules to the event monitor",
             event_pattern=event_pattern(IAM_PATTERN),
+            targets=[target],
+        )
+        self.root_rule = events.Rule(
+            self,
+            "RootRule",
+            description="credential-lifecycle: anything the root user does, to the event monitor",
+            event_pattern=event_pattern(ROOT_PATTERN),
             targets=[target],
         )

@@ -97,6 +97,21 @@ class Notifications(Construct):
         alarm.add_alarm_action(self._action)
         return alarm
 
+    def alarm_on_metric(self, construct_id: str, metric_name: str, description: str) -> cloudwatch.Alarm:
+        """One of the project's own metrics (namespace and service dimension of the Powertools metrics)
+        reached 1 in a period."""
+        return self._alarm(
+            construct_id,
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=metric_name,
+                dimensions_map={"service": SERVICE_NAME},
+                statistic="Sum",
+                period=Duration.minutes(ALARM_PERIOD_MINUTES),
+            ),
+            description,
+        )
+
     def alarm_on_queue_depth(self, construct_id: str, queue: sqs.IQueue) -> cloudwatch.Alarm:
         """A message in a dead-letter queue is a scan that failed all its retries."""
         return self._alarm(

@@ -22,6 +22,7 @@ from credlife.aws.state_store import DynamoStateStore, create_state_table
 from credlife.domain.events import IAM_PATTERN, SIGNIN_PATTERN
 from credlife.domain.models import AccessKey, KeyStatus
 from credlife.handlers import events as event_handler
+from credlife.risk_monitor import AlertNotDelivered
 from tests.e2e.conftest import ACCOUNT, EVENTS, REGION, Account, LambdaContext, Logs
 
 pytestmark = pytest.mark.e2e
@@ -141,8 +142,20 @@ class TestSignins:
         ((_, message, _),) = monitor.alerts()
         assert message["where"]["source_ip"] == "192.0.2.200"
 
-    def test_sign_in_of_a_user_the_project_disabled(self, monitor: Monitor) -> None:
-        # Given the lifecycle deactivated an unused key of dora three days earlier
+    def test_sign_in_of_a_user_whose_console_password_the_project_deleted(self, monitor: Monitor) -> None:
+        # Given the lifecycle deleted dora's console password three days earlier
+        at = datetime(2026, 5, 29, 6, 0, tzinfo=UTC)
+        DynamoStateStore(TABLE, monitor.aws.dynamodb).record_credential_state(
+            ACCOUNT, "dora", "password", "console", at={"deleted_at": at}
+        )
+        # When dora signs in (someone gave her a password again)
+        result = monitor.invoke(sample("signin-disabled-user.json"))
+        # Then it is flagged high and published
+        assert result["results"][0]["reasons"] == ["disabled_user_signin"]
+        assert monitor.alerts()[0][0].startswith("[credlife high] disabled_user_signin: dora")
+
+    def test_mfa_sign_in_of_a_user_whose_unused_key_was_deactivated_is_quiet(self, monitor: Monitor) -> None:
+        # Given the lifecycle deactivated an unused access key of dora (her console is untouched)
         at = datetime(2026, 5, 29, 6, 0, tzinfo=UTC)
         DynamoStateStore(TABLE, monitor.aws.dynamodb).record_deactivation(
             ACCOUNT,
@@ -153,11 +166,10 @@ class TestSignins:
             at=at,
             reason="key_unused",
         )
-        # When dora signs in
+        # When dora signs in with MFA / Then nothing is risky and nothing is published
         result = monitor.invoke(sample("signin-disabled-user.json"))
-        # Then it is flagged high and published
-        assert result["results"][0]["reasons"] == ["disabled_user_signin"]
-        assert monitor.alerts()[0][0].startswith("[credlife high] disabled_user_signin: dora")
+        assert result["risky"] == 0
+        assert monitor.alerts() == []
 
     def test_without_a_disabled_credential_the_same_sign_in_is_quiet(self, monitor: Monitor) -> None:
         assert monitor.invoke(sample("signin-disabled-user.json"))["risky"] == 0
@@ -215,6 +227,88 @@ class TestIamChanges:
         assert monitor.invoke(sample("iam-create-access-key-by-role.json"))["risky"] == 0
 
 
+class TestAtLeastOnce:
+    def test_a_failed_publish_fails_the_invocation_and_the_retry_alerts_once(self, monitor: Monitor) -> None:
+        # Given the security topic is gone (deleted, or its key policy broken) when an alert is due
+        sns = boto3.client("sns", region_name=REGION)
+        sns.delete_topic(TopicArn=monitor.topic_arn)
+        event = sample("signin-root-success.json")
+        # When the event arrives / Then the invocation fails, so EventBridge retries it
+        with pytest.raises(AlertNotDelivered):
+            monitor.invoke(event)
+        # When the topic is back and EventBridge redelivers (twice)
+        assert sns.create_topic(Name="credlife-security")["TopicArn"] == monitor.topic_arn
+        retried = monitor.invoke(event)
+        again = monitor.invoke(event)
+        # Then exactly one alert went out
+        assert retried["results"][0]["alerted"] is True
+        assert again["results"][0]["duplicate"] is True
+        assert len(monitor.alerts()) == 1
+
+    def test_an_event_that_alerts_nothing_never_fails(self, monitor: Monitor) -> None:
+        boto3.client("sns", region_name=REGION).delete_topic(TopicArn=monitor.topic_arn)
+        assert monitor.invoke(sample("signin-iam-user-mfa.json"))["status"] == "ok"
+
+
+class TestOwnPrincipals:
+    def test_every_function_role_in_the_environment_is_trusted(
+        self, monitor: Monitor, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given the stack passes its function roles (the rotate-now role among them) to the event function
+        roles = [f"arn:aws:iam::{ACCOUNT}:role/Scanner", f"arn:aws:iam::{ACCOUNT}:role/OpsAdmin"]
+        monkeypatch.setenv("CREDLIFE_AUTOMATION_PRINCIPAL_ARN", roles[0])
+        monkeypatch.setenv("CREDLIFE_OWN_PRINCIPAL_ARNS", ",".join(roles))
+        event_handler.use_runtime(None)
+        # Then an on-demand rotation's CreateAccessKey by that role is not an alert
+        assert monitor.invoke(sample("iam-create-access-key-by-role.json"))["risky"] == 0
+        assert monitor.alerts() == []
+
+
+class TestOrganization:
+    MEMBER = "210987654321"
+
+    def member(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The sample as the member account's forwarding rule delivers it to the home bus."""
+        event = json.loads(json.dumps(event).replace(ACCOUNT, self.MEMBER))
+        return event
+
+    def test_member_events_are_judged_with_the_member_account(self, monitor: Monitor) -> None:
+        # Given the lifecycle deleted dora's console password in the member account (its own partition)
+        at = datetime(2026, 5, 29, 6, 0, tzinfo=UTC)
+        DynamoStateStore(TABLE, monitor.aws.dynamodb).record_credential_state(
+            self.MEMBER, "dora", "password", "console", at={"deleted_at": at}
+        )
+        # When the member's sign-in of dora and a key creation there arrive at the home monitor
+        results = [
+            monitor.invoke(self.member(sample(name)))["results"][0]
+            for name in ("signin-disabled-user.json", "iam-create-access-key-other-user.json")
+        ]
+        # Then both are judged as the member's: the join reads the member's records, alerts name it
+        assert [(r["account"], r["reasons"]) for r in results] == [
+            (self.MEMBER, ["disabled_user_signin"]),
+            (self.MEMBER, ["key_created_for_other_user"]),
+        ]
+        assert {message["who"]["account"] for _, message, _ in monitor.alerts()} == {self.MEMBER}
+        # and the same sign-in in the home account (no deletion there) is quiet
+        assert monitor.invoke(sample("signin-disabled-user.json"))["risky"] == 0
+
+    def test_the_member_role_is_trusted_in_every_account(
+        self, monitor: Monitor, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("CREDLIFE_OWN_PRINCIPAL_ARNS", "arn:aws:iam::*:role/OpsAdmin")
+        event_handler.use_runtime(None)
+        assert monitor.invoke(self.member(sample("iam-create-access-key-by-role.json")))["risky"] == 0
+
+
+class TestOutOfScope:
+    @pytest.mark.parametrize("path", sorted(p.name for p in EVENTS.glob("ignored-*.json")))
+    def test_ignored_sample_is_counted_ignored_not_malformed(self, monitor: Monitor, path: str) -> None:
+        result = monitor.invoke(sample(path))
+        assert (result["status"], result["ignored"], result["risky"]) == ("ok", 1, 0)
+        assert result["results"][0]["verdict"] == "ignored"
+        assert result["results"][0]["reasons"] == []
+
+
 class TestBadInput:
     @pytest.mark.parametrize("path", sorted(p.name for p in EVENTS.glob("malformed-*.json")))
     def test_malformed_sample_is_a_finding_not_an_exception(
@@ -230,6 +324,14 @@ class TestBadInput:
     def test_garbage_never_raises(self, monitor: Monitor, event: Any) -> None:
         result = monitor.invoke(event)
         assert all(r["reasons"] == ["malformed"] for r in result["results"])
+
+    def test_a_deeply_nested_sqs_body_is_one_malformed_record(self, monitor: Monitor) -> None:
+        deep = "[" * 200_000 + "]" * 200_000  # json.loads raises RecursionError, not ValueError
+        good = json.dumps(sample("signin-iam-user-no-mfa.json"))
+        result = monitor.invoke(
+            {"Records": [{"messageId": "1", "body": deep}, {"messageId": "2", "body": good}]}
+        )
+        assert [r["verdict"] for r in result["results"]] == ["malformed", "risky"]
 
     def test_one_bad_record_in_a_batch_loses_no_other(self, monitor: Monitor) -> None:
         # Given an SQS batch: a good risky event, a non-JSON body, a truncated one, another risky event

@@ -114,9 +114,10 @@ def test_findings_are_imported_with_their_controls_and_resolved_when_the_credent
     assert key_finding["AwsAccountId"] == ACCOUNT
     assert key_finding["Compliance"]["Status"] == "FAILED"
     assert (
-        "AWS Foundational Security Best Practices IAM.3" in key_finding["Compliance"]["RelatedRequirements"]
+        "AWS Foundational Security Best Practices v1.0.0 IAM.3"
+        in key_finding["Compliance"]["RelatedRequirements"]
     )
-    assert "CIS AWS Foundations Benchmark 2.12" in key_finding["Compliance"]["RelatedRequirements"]
+    assert "CIS AWS Foundations Benchmark v7.0.0 2.12" in key_finding["Compliance"]["RelatedRequirements"]
     assert key_finding["Resources"][0] == {
         "Type": "AwsIamAccessKey",
         "Id": keys["old_key"],

@@ -58,6 +58,10 @@ def test_every_file_in_events_replays(capsys: pytest.CaptureFixture[str]) -> Non
     assert by_file["signin-new-user-agent/06.json"]["reasons"] == ["new_user_agent"]
     assert by_file["signin-known-ip-browser-update/06.json"]["risky"] is False
     assert by_file["iam-create-access-key-similar-name.json"]["reasons"] == ["key_created_for_other_user"]
+    # and out-of-scope samples print `ignored`, never `malformed`
+    ignored = {name: row for name, row in by_file.items() if name.startswith("ignored-")}
+    assert len(ignored) >= 3
+    assert all(row["verdict"] == "ignored" and row["reasons"] == [] for row in ignored.values())
     assert all(
         row["reasons"] == ["malformed"] for name, row in by_file.items() if name.startswith("malformed-")
     )

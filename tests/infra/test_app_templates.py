@@ -6,6 +6,7 @@ cfn-lint rules ignored, each with its reason (`IGNORED_RULES`); anything else, w
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,7 +18,14 @@ import pytest
 from aws_cdk.assertions import Template
 
 from infra.build import build_forwarder_stacks, build_member_stack, build_stack
-from infra.constants import CONTEXT_KEY, DEFAULTS, SIGNIN_PATTERN, STACK_NAME_FORWARDER
+from infra.constants import (
+    CONTEXT_KEY,
+    DEFAULT_ENABLED_REGIONS,
+    DEFAULTS,
+    ROOT_PATTERN,
+    SIGNIN_PATTERN,
+    STACK_NAME_FORWARDER,
+)
 from infra.nag import acknowledgements
 from infra.stack import SigninForwarderStack
 from tests.infra.conftest import actions_of, nag_violations
@@ -97,20 +105,26 @@ def test_every_ignored_rule_has_a_reason() -> None:
 
 
 def test_a_forwarder_stack_per_default_signin_region(default_app: App) -> None:
-    # Then one stack per configured region, bound to it
-    assert [s.region for s in default_app.forwarders] == DEFAULTS["signin_regions"]
+    # Then one stack per region enabled by default (the home region has its own rules), bound to it
+    assert DEFAULTS["signin_regions"] == "default-enabled"
+    assert [s.region for s in default_app.forwarders] == [
+        r for r in DEFAULT_ENABLED_REGIONS if r != "us-east-1"
+    ]
     assert all(s.stack_name == f"{STACK_NAME_FORWARDER}-{s.region}" for s in default_app.forwarders)
 
 
 def test_forwarder_sends_console_signins_to_the_home_default_bus_with_a_dead_letter_queue(
     default_app: App,
 ) -> None:
-    for stack in default_app.forwarders:
+    for stack in default_app.forwarders[:2]:  # the stacks differ only in their region
         template = Template.from_stack(stack)
-        (rule,) = template.find_resources("AWS::Events::Rule").values()
-        props = rule["Properties"]
-        # Then the sign-in pattern, forwarded to us-east-1's default bus (the default home region)
-        assert props["EventPattern"] == SIGNIN_PATTERN
+        rules = [r["Properties"] for r in template.find_resources("AWS::Events::Rule").values()]
+        # Then the sign-in pattern and root activity (no IAM calls: the home region is us-east-1)
+        assert sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in rules) == sorted(
+            json.dumps(p, sort_keys=True) for p in (SIGNIN_PATTERN, ROOT_PATTERN)
+        )
+        (props,) = [r for r in rules if r["EventPattern"] == SIGNIN_PATTERN]
+        # forwarded to us-east-1's default bus (the default home region)
         (target,) = props["Targets"]
         assert target["Arn"] == {
             "Fn::Join": [
@@ -126,10 +140,10 @@ def test_forwarder_sends_console_signins_to_the_home_default_bus_with_a_dead_let
         }
         assert "DeadLetterConfig" in target
         # And the role EventBridge uses may only put events on that bus
-        (policy,) = template.find_resources("AWS::IAM::Policy").values()
-        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert actions_of([statement]) == {"events:PutEvents"}
-        assert statement["Resource"] == target["Arn"]
+        for policy in template.find_resources("AWS::IAM::Policy").values():
+            (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+            assert actions_of([statement]) == {"events:PutEvents"}
+            assert statement["Resource"] == target["Arn"]
         (queue,) = template.find_resources("AWS::SQS::Queue").values()
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
 
@@ -140,7 +154,7 @@ def test_forwarders_are_nag_clean_and_acknowledge_exactly_their_findings(
     for stack in default_app.forwarders:
         assert nag_violations(stack) == []
     bare_app = cdk.App(context={CONTEXT_KEY: {}}, outdir=str(tmp_path_factory.mktemp("fwd-bare")))
-    for stack in build_forwarder_stacks(bare_app, nag=False):
+    for stack in build_forwarder_stacks(bare_app, nag=False)[:2]:  # alike but for their region
         findings = {line.split(" at ")[0] for line in nag_violations(stack)}
         assert findings == {a.finding for a in acknowledgements(stack, "credlife/access-keys")}
 
@@ -151,8 +165,8 @@ def test_configured_forwarders_target_the_configured_home_region_and_carry_the_b
     assert [s.region for s in full_app.forwarders] == ["us-east-1", "eu-central-1"]
     for stack in full_app.forwarders:
         template = Template.from_stack(stack)
-        (rule,) = template.find_resources("AWS::Events::Rule").values()
-        (target,) = rule["Properties"]["Targets"]
-        assert ":events:eu-west-1:123456789012:event-bus/default" in str(target["Arn"])
+        for rule in template.find_resources("AWS::Events::Rule").values():
+            (target,) = rule["Properties"]["Targets"]
+            assert ":events:eu-west-1:123456789012:event-bus/default" in str(target["Arn"])
         for role in template.find_resources("AWS::IAM::Role").values():
             assert role["Properties"]["PermissionsBoundary"] == FULL["permissions_boundary_arn"]

@@ -64,7 +64,10 @@ def test_context_from_the_command_line_is_a_json_string() -> None:
         ({"sender_email": "not-an-address"}, "sender_email must be an email address"),
         ({"notifications": []}, "notifications must be a JSON object"),
         ({"risk": "x"}, "risk must be a JSON object"),
-        ({"signin_regions": "us-east-2"}, "signin_regions must be a list of region names"),
+        (
+            {"signin_regions": "us-east-2"},
+            'signin_regions must be "default-enabled" or a list of region names',
+        ),
         ({"signin_regions": ["us-east-1"]}, "must not name the home region us-east-1"),
         ({"signin_regions": ["eu-west-1", "eu-west-1"]}, "names a region twice"),
         ({"create_trail": "yes"}, "create_trail must be true or false"),
@@ -80,3 +83,45 @@ def test_bad_context_fails_synthesis_with_the_key_named(context: Any, message: s
     # When a bad value is given, Then the error names the key and what is expected
     with pytest.raises(ConfigError, match=re.escape(message)):
         config_from_context(context)
+
+
+class TestSigninRegions:
+    """Console sign-ins are judged from every region an attacker can sign in through."""
+
+    def test_default_is_every_default_enabled_region_but_the_home_region(self) -> None:
+        from infra.constants import DEFAULT_ENABLED_REGIONS
+
+        regions = config_from_context(None).signin_regions
+        assert set(regions) == set(DEFAULT_ENABLED_REGIONS) - {"us-east-1"}
+        assert len(regions) == 16
+        assert {"eu-west-1", "ap-south-1", "sa-east-1", "us-west-2"} <= set(regions)
+
+    def test_opt_out_removes_and_opt_in_adds(self) -> None:
+        config = config_from_context(
+            {
+                "signin_regions_exclude": ["sa-east-1", "ap-northeast-3"],
+                "signin_regions_extra": ["af-south-1"],
+            }
+        )
+        assert "sa-east-1" not in config.signin_regions
+        assert "ap-northeast-3" not in config.signin_regions
+        assert config.signin_regions[-1] == "af-south-1"
+        assert len(config.signin_regions) == 15
+
+    def test_an_explicit_list_still_works(self) -> None:
+        config = config_from_context(
+            {"signin_regions": ["eu-west-1"], "signin_regions_extra": ["me-south-1"]}
+        )
+        assert config.signin_regions == ("eu-west-1", "me-south-1")
+
+    @pytest.mark.parametrize(
+        ("context", "message"),
+        [
+            ({"signin_regions": "all"}, 'must be "default-enabled" or a list'),
+            ({"signin_regions_exclude": "eu-west-1"}, "signin_regions_exclude must be a list"),
+            ({"signin_regions_extra": ["us-east-1"]}, "must not name the home region"),
+        ],
+    )
+    def test_bad_values_name_the_key(self, context: Any, message: str) -> None:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            config_from_context(context)

@@ -19,6 +19,7 @@ from infra.constants import (
     REQUIRE_MFA_POLICY_DESCRIPTION,
     REQUIRE_MFA_POLICY_DOCUMENT,
     REQUIRE_MFA_POLICY_NAME,
+    ROOT_PATTERN,
     ROTATE_NOW_PATTERN,
     SIGNIN_PATTERN,
 )
@@ -30,6 +31,7 @@ PATTERNS = {
     "signin": EventPattern.load(json.dumps(SIGNIN_PATTERN)),
     "iam": EventPattern.load(json.dumps(IAM_PATTERN)),
     "rotate_now": EventPattern.load(json.dumps(ROTATE_NOW_PATTERN)),
+    "root": EventPattern.load(json.dumps(ROOT_PATTERN)),
 }
 
 
@@ -49,6 +51,7 @@ def test_infra_patterns_equal_the_runtime_patterns() -> None:
     # Then the rules deliver exactly what the event handler is written for
     assert SIGNIN_PATTERN == runtime_events.SIGNIN_PATTERN
     assert IAM_PATTERN == runtime_events.IAM_PATTERN
+    assert ROOT_PATTERN == runtime_events.ROOT_PATTERN
 
 
 def test_rotate_now_pattern_equals_the_handler_constants() -> None:
@@ -81,7 +84,7 @@ def test_rotate_now_sample_is_delivered_by_the_rotate_now_rule_only() -> None:
 
 def test_other_sources_are_delivered_by_no_rule() -> None:
     # Given the schedule's event and a CloudTrail API call of another service
-    for name in ("scheduled.json", "malformed-unexpected-source.json"):
+    for name in ("scheduled.json", "ignored-other-service.json", "ignored-scheduled-event.json"):
         # Then none of the event rules picks it up
         assert _matching(_load(EVENTS / name)) == set(), name
 
@@ -107,6 +110,29 @@ def test_irrelevant_iam_calls_are_not_delivered() -> None:
     event["detail"] = {**event["detail"], "eventName": "ListAccessKeys"}
     # Then the IAM rule does not deliver it
     assert _matching(event) == set()
+
+
+@pytest.mark.parametrize(
+    ("source", "event_source", "name"),
+    [
+        ("aws.iam", "iam.amazonaws.com", "CreateAccessKey"),  # its own key: also the IAM rule
+        ("aws.iam", "iam.amazonaws.com", "CreateUser"),
+        ("aws.signin", "signin.amazonaws.com", "PasswordUpdated"),
+        ("aws.s3", "s3.amazonaws.com", "DeleteBucket"),
+    ],
+)
+def test_anything_root_does_is_delivered_by_the_root_rule(source: str, event_source: str, name: str) -> None:
+    event = _load(EVENTS / "iam-create-access-key-self.json")
+    detail = {**event["detail"], "eventSource": event_source, "eventName": name}
+    detail["userIdentity"] = {"type": "Root", "arn": "arn:aws:iam::123456789012:root"}
+    event = {**event, "source": source, "detail": detail}
+    if source == "aws.signin":
+        event["detail-type"] = "AWS Console Sign In via CloudTrail"
+    assert "root" in _matching(event)
+
+
+def test_root_console_sign_in_is_delivered_once_by_the_signin_rule() -> None:
+    assert _matching(_load(EVENTS / "signin-root-success.json")) == {"signin"}
 
 
 def test_malformed_samples_reach_the_monitor_only_when_their_envelope_is_a_sign_in() -> None:

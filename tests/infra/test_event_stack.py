@@ -112,6 +112,12 @@ def test_event_function_role_may_do_exactly_the_risk_factory_actions_on_its_reso
         "project-key": arn(synth, synth.stack.project_key.key),
         "users": users,
         "users-require-mfa": users,
+        "groups": {
+            "Fn::Join": [
+                "",
+                ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":group/*"],
+            ]
+        },
         "sender-identity": scanner_statement("ses:SendEmail")["Resource"],
     }
     for group in EVENT_MONITOR_ACTIONS:
@@ -276,3 +282,29 @@ def test_sender_is_a_stack_parameter_when_not_configured(synth: Synth) -> None:
         "AWS::Lambda::Function",
         {"Environment": {"Variables": Match.object_like({"CREDLIFE_SENDER_EMAIL": {"Ref": "SenderEmail"}})}},
     )
+
+
+def test_every_function_role_is_passed_to_the_event_monitor_as_its_own(synth: Synth) -> None:
+    # an on-demand rotation (the rotate-now role) creating a key for a user is the project's own doing
+    (function,) = [
+        f
+        for f in synth.resources("AWS::Lambda::Function").values()
+        if "CREDLIFE_OWN_PRINCIPAL_ARNS" in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    own = function["Properties"]["Environment"]["Variables"]["CREDLIFE_OWN_PRINCIPAL_ARNS"]
+    listed = own["Fn::Join"][1]
+    for role in (synth.stack.scanner.role, synth.stack.rotate_now.role, synth.stack.event_monitor.role):
+        assert arn(synth, role) in listed
+
+
+def test_root_activity_rule_targets_the_event_function(synth: Synth) -> None:
+    from infra.constants import ROOT_PATTERN
+
+    (rule,) = [
+        r
+        for r in synth.resources("AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern") == ROOT_PATTERN
+    ]
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == arn(synth, synth.stack.event_monitor.function)
+    assert "DeadLetterConfig" in target

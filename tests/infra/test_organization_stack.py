@@ -5,6 +5,7 @@ acknowledgement matching a finding."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,10 @@ def test_both_stacks_are_nag_clean_and_every_acknowledgement_matches_a_finding(
     bare: list[cdk.Stack] = [build_stack(bare_app, nag=False), build_member_stack(bare_app, nag=False)]
     for stack in bare:
         findings = {line.split(" at ")[0] for line in nag_violations(stack)}
-        assert findings == {a.finding for a in acknowledgements(stack, "credlife/access-keys")}
+        # EVB1 cannot evaluate the bus policy (its organization id is a parameter): cdk-nag reports a
+        # rule error, not a violation, and the table acknowledges it all the same
+        acknowledged = {a.finding for a in acknowledgements(stack, "credlife/access-keys")}
+        assert findings == acknowledged - {"AwsSolutions-EVB1"}
 
 
 def test_single_account_app_has_no_worker(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -157,7 +161,10 @@ def test_member_role_trusts_only_the_worker_role_and_grants_exactly_the_lifecycl
     stacks: tuple[Synth, MemberRoleStack, Template],
 ) -> None:
     _, member, template = stacks
-    roles = template.find_resources("AWS::IAM::Role")
+    # (the other role is EventBridge's, forwarding this account's events to the home bus)
+    roles = {
+        k: r for k, r in template.find_resources("AWS::IAM::Role").items() if "RoleName" in r["Properties"]
+    }
     ((role_id, role),) = roles.items()
     props = role["Properties"]
     # Then it is named for the worker to find, and trusts the worker role of the home account (a parameter)
@@ -284,3 +291,35 @@ def test_worker_sends_notices_from_the_home_account_as_itself(synth: Synth) -> N
     assert env["CREDLIFE_AUTOMATION_PRINCIPAL_ARN"] == arn(synth, worker.role)
     (sns,) = [s for s in statements if "sns:Publish" in actions_of([s])]
     assert sns["Resource"] == ref(synth, synth.stack.notifications.topic)
+
+
+def test_member_accounts_forward_signins_iam_calls_and_root_activity_to_the_home_bus(
+    stacks: tuple[Synth, MemberRoleStack, Template],
+) -> None:
+    from infra.constants import IAM_PATTERN, ROOT_PATTERN, SIGNIN_PATTERN
+
+    synth, _, template = stacks
+    rules = template.find_resources("AWS::Events::Rule")
+    patterns = sorted(json.dumps(r["Properties"]["EventPattern"], sort_keys=True) for r in rules.values())
+    assert patterns == sorted(
+        json.dumps(p, sort_keys=True) for p in (SIGNIN_PATTERN, IAM_PATTERN, ROOT_PATTERN)
+    )
+    for rule in rules.values():
+        (target,) = rule["Properties"]["Targets"]
+        # the home account's default bus in the home region (us-east-1), never this account's own
+        assert {"Ref": "HomeAccountId"} in target["Arn"]["Fn::Join"][1]
+        assert ":events:us-east-1:" in target["Arn"]["Fn::Join"][1]
+        assert rule["Condition"] == "ForwardsToHome"
+    # And the home bus accepts events from principals of the organization only
+    (policy,) = synth.resources("AWS::Events::EventBusPolicy").values()
+    statement = policy["Properties"]["Statement"]
+    assert (statement["Action"], statement["Principal"]) == ("events:PutEvents", "*")
+    assert list(statement["Condition"]["StringEquals"]) == ["aws:PrincipalOrgID"]
+
+
+def test_event_monitor_trusts_the_worker_and_the_member_role_in_every_account(synth: Synth) -> None:
+    env = synth.resources("AWS::Lambda::Function")[logical_id(synth, synth.stack.event_monitor.function)]
+    own = env["Properties"]["Environment"]["Variables"]["CREDLIFE_OWN_PRINCIPAL_ARNS"]
+    listed = json.dumps(own)
+    assert json.dumps(arn(synth, worker_of(synth).role)) in listed
+    assert ":iam::*:role/credlife-member" in listed

@@ -141,7 +141,9 @@ def _env(synth: Synth, function: Any) -> dict[str, Any]:
 
 
 def _member_statements(template: Template) -> list[dict[str, Any]]:
-    ((role_id, _),) = template.find_resources("AWS::IAM::Role").items()
+    # the member role (named); the other role is EventBridge's, forwarding events to the home bus
+    roles = template.find_resources("AWS::IAM::Role").items()
+    ((role_id, _),) = [(k, r) for k, r in roles if "RoleName" in r["Properties"]]
     return [
         s
         for policy in template.find_resources("AWS::IAM::Policy").values()

@@ -309,3 +309,19 @@ def test_an_error_echoing_the_value_is_reduced_to_its_code(
     assert caught.value.code == "ValidationException"
     assert str(caught.value) == f"secretsmanager:{operation} failed: ValidationException"
     assert SECRET not in "".join(traceback.format_exception(caught.value))
+
+
+def test_a_configured_reader_may_read_too(sm: SecretsManagerClient) -> None:
+    # Given a vault that names the owner's role as an extra reader of alice's secret
+    role = f"arn:aws:iam::{ACCOUNT}:role/team-alice"
+    vault = KeyVault(sm, automation_principal_arn=AUTOMATION, reader_of=lambda u: role)
+
+    # When a key is stored
+    name = vault.store_new_key(user(), "AKIANEWKEY0000000002", SECRET, CREATED)
+
+    # Then the policy lets the user, the automation and the role read, and denies everyone else
+    policy = json.loads(sm.get_resource_policy(SecretId=name)["ResourcePolicy"])
+    allow, deny = policy["Statement"]
+    readers = [user().arn, AUTOMATION, role]
+    assert allow["Principal"]["AWS"] == readers
+    assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == readers

@@ -87,10 +87,13 @@ def test_a_finding_carries_the_asff_fields_security_hub_requires() -> None:
     assert finding["Compliance"] == {
         "Status": "FAILED",
         "RelatedRequirements": [
-            "CIS AWS Foundations Benchmark 2.12",
-            "AWS Foundational Security Best Practices IAM.3",
+            "CIS AWS Foundations Benchmark v7.0.0 2.12",
+            "AWS Foundational Security Best Practices v1.0.0 IAM.3",
         ],
+        "SecurityControlId": "IAM.3",
     }
+    assert finding["Remediation"]["Recommendation"]["Text"].startswith("Rotate the key")
+    assert finding["Remediation"]["Recommendation"]["Url"].endswith("iam-controls.html#iam-3")
     assert finding["Resources"][0]["Type"] == "AwsIamAccessKey"
     assert finding["Resources"][0]["Id"] == "AKIAAGED"
     assert finding["CreatedAt"] == "2026-06-01T12:00:00.000Z"

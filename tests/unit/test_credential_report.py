@@ -102,16 +102,41 @@ def test_a_name_with_a_comma_does_not_shift_columns() -> None:
     assert only.access_key_2.last_rotated is None
 
 
-def test_unquoted_comma_in_a_name_is_rejected_not_misread() -> None:
-    # Given a report joined with bare commas (as moto writes it) for a name containing a comma
+def test_unquoted_comma_in_a_name_is_recovered_by_its_arn() -> None:
+    # Given a report joined with bare commas (as moto writes it) for names containing commas, one of them
+    # under a path with a comma too
     good = ",".join(row("alice").values())
-    broken = ",".join(row("svc,build").values())
-    text = ",".join(HEADER) + "\n" + good + "\n" + broken + "\n"
+    comma = ",".join(
+        row(
+            "svc,build", access_key_1_active="true", access_key_1_last_rotated="2025-02-01T00:00:00+00:00"
+        ).values()
+    )
+    deep = ",".join(row("a,b,c", path="/x,y/").values())
+    text = ",".join(HEADER) + "\n" + good + "\n" + comma + "\n" + deep + "\n"
 
     # When it is parsed
     parsed = parse_credential_report(text)
 
-    # Then the broken row is counted as rejected and the good one survives
+    # Then the ARN column pins each name: every row is read, every field in its own column
+    assert [r.user for r in parsed.users] == ["alice", "svc,build", "a,b,c"]
+    assert parsed.rejected == 0
+    svc = parsed.users[1]
+    assert svc.arn == "arn:aws:iam::123456789012:user/svc,build"
+    assert svc.access_key_1.active is True
+    assert svc.access_key_1.last_rotated == utc("2025-02-01T00:00:00+00:00")
+    assert parsed.users[2].path == "/x,y/"
+
+
+def test_a_row_the_arn_cannot_pin_is_rejected_not_misread() -> None:
+    # Given a bare-comma row whose ARN names another user than its name column
+    broken = list(row("svc,build").values())
+    broken[1] = broken[1].replace("svc,build", "svc,other")  # the ARN names someone else
+    text = ",".join(HEADER) + "\n" + ",".join(row("alice").values()) + "\n" + ",".join(broken) + "\n"
+
+    # When it is parsed
+    parsed = parse_credential_report(text)
+
+    # Then the row is counted as rejected and the good one survives
     assert [r.user for r in parsed.users] == ["alice"]
     assert parsed.rejected == 1
 

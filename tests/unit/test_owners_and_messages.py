@@ -279,3 +279,59 @@ def test_mfa_lift_notice_in_dry_run_says_would() -> None:
     assert "would be lifted" in text
     assert "was lifted" not in text
     assert "owner (security-default)" in text
+
+
+# -- who reads the new key's secret --------------------------------------------------------------------
+
+OWNER_ROLE = "arn:aws:iam::123456789012:role/team-ana"
+
+
+@pytest.mark.parametrize(
+    ("tags", "path", "expected"),
+    [
+        ({}, "/", None),
+        ({"credlife:secret-reader": OWNER_ROLE}, "/", OWNER_ROLE),
+        ({"credlife:secret-reader": "ana@example.com"}, "/", None),  # not an ARN: ignored
+        ({}, "/svc/build/", "arn:aws:iam::123456789012:role/build-owners"),
+        ({"credlife:secret-reader": OWNER_ROLE}, "/svc/build/", OWNER_ROLE),  # the tag wins
+    ],
+    ids=["nobody", "tag", "tag-not-an-arn", "path-longest-prefix", "tag-over-path"],
+)
+def test_the_secret_reader_comes_from_a_tag_or_the_path_defaults(
+    tags: dict[str, str], path: str, expected: str | None
+) -> None:
+    rules = OwnerRules(
+        path_readers={
+            "/svc/": "arn:aws:iam::123456789012:role/svc-owners",
+            "/svc/build/": "arn:aws:iam::123456789012:role/build-owners",
+        }
+    )
+    owner = resolve_owner(user("ana", tags={"owner": "ana@example.com", **tags}, path=path), rules)
+    assert owner.address == "ana@example.com"
+    assert owner.reader == expected
+
+
+@pytest.mark.parametrize("reader", [None, OWNER_ROLE])
+def test_rotation_notices_say_whose_credentials_read_the_secret(reader: str | None) -> None:
+    # Given a rotation warning and a rotation done, for an owner with or without a configured reader
+    owner = Owner("ana@example.com", "tag:owner", reader)
+    warned = warn(warns_of=ActionKind.ROTATE)
+    rotated = Action(
+        "ana", CredentialType.ACCESS_KEY, ActionKind.ROTATE, Reason.KEY_ROTATION_DUE, NOW, key_id="AKIAOLD"
+    )
+    secret = "credlife/access-keys/ana"
+
+    # When the items are composed
+    (warning,) = compose(OutcomeFacts(warned, "applied"), owner, now=NOW, secret_name=secret)
+    (done,) = compose(
+        OutcomeFacts(rotated, "applied", new_key_id="AKIANEW", secret_name=secret),
+        owner,
+        now=NOW,
+        secret_name=None,
+    )
+
+    # Then both say exactly whose credentials can run the fetch command (never "your" login)
+    for item in (warning, done):
+        assert "with the credentials of the IAM user ana itself (its current access key)" in item.todo
+        assert "nobody else may read the secret" in item.todo
+        assert (f"or as {OWNER_ROLE} (configured reader)" in item.todo) is (reader is not None)

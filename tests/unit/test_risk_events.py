@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credlife.domain.events import EventKind, MalformedEvent, normalise
+from credlife.domain.events import EventKind, IgnoredEvent, MalformedEvent, normalise
 from credlife.domain.risk import RiskPolicy
 from credlife.risk_monitor import MemorySigninState, RiskMonitor
 from tests.cloudtrail import HIDDEN, ROOT, api_call, iam_user, role_session, signin
@@ -75,8 +75,9 @@ class TestMalformed:
             (lambda e: e["detail"].pop("eventName"), "eventName is missing"),
             (lambda e: e.update(detail=json.dumps(e["detail"])), "detail is missing or not an object"),
             (lambda e: e.update(detail=None), "detail is missing or not an object"),
-            (lambda e: e.update(source="aws.ec2"), "unexpected source"),
-            (lambda e: e.update({"detail-type": "Scheduled Event"}), "unexpected detail-type"),
+            (lambda e: e.update(source=None), "unexpected source"),
+            (lambda e: e.update({"detail-type": None}), "unexpected detail-type"),
+            (lambda e: e["detail"].update(responseElements={"ConsoleLogin": "Maybe"}), "ConsoleLogin"),
             (lambda e: e["detail"].update(responseElements={"ConsoleLogin": 1}), "ConsoleLogin"),
             (lambda e: e["detail"].update(responseElements=None), "ConsoleLogin"),
         ],
@@ -105,6 +106,80 @@ class TestMalformed:
             elif top.startswith("malformed-"):
                 with pytest.raises(MalformedEvent):
                     normalise(json.loads(path.read_text(encoding="utf-8")))
+            elif top.startswith("ignored-"):
+                with pytest.raises(IgnoredEvent):
+                    normalise(json.loads(path.read_text(encoding="utf-8")))
+
+
+class TestRobustParsing:
+    """Well-formed variants CloudTrail really writes are judged like the canonical form; events out of the
+    rules' scope are `ignored`, not `malformed`."""
+
+    @pytest.mark.parametrize("outcome", ["success", "SUCCESS", " Success ", "Success\n"])
+    def test_success_outcome_ignores_case_and_space(self, outcome: str) -> None:
+        event = signin()
+        event["detail"]["responseElements"]["ConsoleLogin"] = outcome
+        assert normalise(event).login_result == "Success"
+
+    @pytest.mark.parametrize("outcome", ["failure", "FAILURE", " Failure"])
+    def test_failure_outcome_ignores_case_and_space(self, outcome: str) -> None:
+        event = signin(ok=False)
+        event["detail"]["responseElements"]["ConsoleLogin"] = outcome
+        assert normalise(event).login_result == "Failure"
+
+    @pytest.mark.parametrize("response", [None, {}, {"ConsoleLogin": None}])
+    def test_missing_outcome_with_an_error_message_is_a_failure(self, response: Any) -> None:
+        event = signin(ok=False)
+        event["detail"]["responseElements"] = response
+        assert normalise(event).login_result == "Failure"
+
+    @pytest.mark.parametrize(
+        "mutate",
+        [
+            lambda e: (
+                e.update({"source": "aws.ec2", "detail-type": "AWS API Call via CloudTrail"})
+                or e["detail"].update(eventSource="ec2.amazonaws.com", eventName="RunInstances")
+            ),
+            lambda e: e.update({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
+            lambda e: e["detail"].update(eventName="CredentialChallenge"),
+            lambda e: e["detail"].update(eventName="UserAuthentication"),
+            lambda e: (
+                e["detail"].update(eventSource="sso.amazonaws.com", eventName="Authenticate")
+                or e.update(source="aws.sso")
+            ),
+        ],
+    )
+    def test_out_of_scope_events_are_ignored_not_malformed(self, mutate: Any) -> None:
+        event = signin()
+        mutate(event)
+        with pytest.raises(IgnoredEvent):
+            normalise(event)
+        result = RiskMonitor(MemorySigninState(), RiskPolicy()).process(event)
+        assert result.ignored
+        assert result.findings == []
+        assert result.verdict == "ignored"
+
+    def test_bare_record_of_another_service_is_ignored(self) -> None:
+        record = signin(bare=True)
+        record.update(eventSource="s3.amazonaws.com", eventName="PutObject")
+        with pytest.raises(IgnoredEvent):
+            normalise(record)
+
+    def test_unpaired_surrogate_in_user_agent_becomes_encodable(self) -> None:
+        event = signin(agent="Mozilla/5.0 \ud800 broken")
+        agent = normalise(event).user_agent or ""
+        agent.encode("utf-8")  # would raise UnicodeEncodeError on a surrogate
+        assert agent.startswith("Mozilla/5.0 ")
+
+    def test_deeply_nested_body_is_malformed_not_an_exception(self) -> None:
+        deep = "[" * 100_000 + "]" * 100_000
+        result = RiskMonitor(MemorySigninState(), RiskPolicy()).process(deep)
+        assert result.verdict == "malformed"
+        assert result.errors == []
+
+    def test_huge_fields_are_truncated(self) -> None:
+        event = signin(agent="A" * 5_000_000)
+        assert len(normalise(event).user_agent or "") <= 1024
 
 
 # -- property: any mangling of a real event is judged without raising -------------------------------------
@@ -193,5 +268,5 @@ def test_mangled_events_never_raise_out_of_the_monitor(raw: Any) -> None:
     result = monitor.process(raw)
     # Then a result comes back; a rejected event carries exactly a malformed finding, and nothing errored
     assert result.errors == []
-    if result.event_name is None:
+    if result.event_name is None and not result.ignored:
         assert [f.reason.value for f in result.findings] == ["malformed"]

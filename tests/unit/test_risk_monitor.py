@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from credlife.domain.risk import Alert, RiskPolicy, SigninHistory
+from credlife.domain.risk import Alert, Failures, RiskPolicy, SigninHistory
 from credlife.risk_monitor import EventResult, MemorySigninState, MfaLift, RiskMonitor
 from tests.cloudtrail import ACCOUNT, FIREFOX, HIDDEN, T0, api_call, iam_user, minutes, signin
 
@@ -161,26 +161,22 @@ class TestDelivery:
         assert second.findings == []
         assert len(publisher.sent) == 1
 
-    def test_a_disabled_users_sign_in(self) -> None:
+    def test_a_sign_in_after_the_lifecycle_deleted_the_console_password(self) -> None:
         state = MemorySigninState()
-        state.disabled_users[("123456789012", "dora")] = (T0 - timedelta(days=2), "key_unused")
+        state.disabled_users[("123456789012", "dora")] = (T0 - timedelta(days=2), "console_password_deleted")
         m, publisher, _ = monitor(state=state)
         (result,) = run(m, [signin(iam_user("dora"))])
         assert result.reasons == ["disabled_user_signin"]
         assert publisher.sent
-
-    def test_a_rotation_retirement_is_not_a_disabled_user(self) -> None:
-        state = MemorySigninState()
-        state.disabled_users[("123456789012", "dora")] = (T0 - timedelta(days=2), "key_replaced_safe")
-        m, _, _ = monitor(state=state)
-        assert run(m, [signin(iam_user("dora"))])[0].findings == []
 
 
 class BrokenState(MemorySigninState):
     def claim_event(self, account: str, event_id: str, at: datetime) -> bool:
         raise TimeoutError("dynamodb unreachable")
 
-    def count_failure(self, account: str, subject: str, at: datetime, policy: RiskPolicy) -> int:
+    def count_failure(
+        self, account: str, subject: str, at: datetime, policy: RiskPolicy, user: str | None = None
+    ) -> Failures:
         raise TimeoutError("dynamodb unreachable")
 
     def load_history(self, account: str, user: str) -> SigninHistory | None:
@@ -203,6 +199,7 @@ class TestDegraded:
         results = run(m, [signin(mfa="No"), signin(mfa="No", at=T0 + minutes(1))])
         assert [r.reasons for r in results] == [["no_mfa"], ["no_mfa"]]
         assert all(not r.alerted and r.errors == ["publish: ConnectionError"] for r in results)
+        assert all(r.undelivered for r in results)
 
     @pytest.mark.parametrize("raw", [None, "garbage", {"detail": {}}, 17])
     def test_malformed_in_a_sequence_does_not_stop_it(self, raw: Any) -> None:

@@ -56,15 +56,23 @@ class TestRootSignin:
         assert (found.reason, found.severity) == (RiskReason.ROOT_SIGNIN, Severity.HIGH)
 
     def test_root_success_without_mfa_is_critical(self) -> None:
-        (found,) = judge(signin(ROOT, mfa="No"))
+        found, _ = judge(signin(ROOT, mfa="No"))
         assert (found.reason, found.severity) == (RiskReason.ROOT_SIGNIN, Severity.CRITICAL)
 
     def test_root_failure_is_flagged_too(self) -> None:
         assert reasons(signin(ROOT, ok=False, mfa="No")) == ["root_signin", "failed_signin"]
 
-    def test_root_never_gets_no_mfa(self) -> None:
-        # no_mfa is the IAM-user rule; root without MFA is already critical root_signin
-        assert "no_mfa" not in reasons(signin(ROOT, mfa="No"))
+    @pytest.mark.parametrize("mfa", ["No", None])
+    def test_root_without_mfa_carries_no_mfa_at_root_severity(self, mfa: str | None) -> None:
+        # a filter on the no_mfa reason code must see root too, at the root finding's severity
+        findings = judge(signin(ROOT, mfa=mfa))
+        assert [(f.reason.value, f.severity) for f in findings] == [
+            ("root_signin", Severity.CRITICAL),
+            ("no_mfa", Severity.CRITICAL),
+        ]
+
+    def test_root_with_mfa_has_no_no_mfa(self) -> None:
+        assert reasons(signin(ROOT, mfa="Yes")) == ["root_signin"]
 
 
 class TestNoMfa:
@@ -190,12 +198,12 @@ class TestDisabledUser:
         assert reasons(signin(), RiskView(disabled=None)) == []
 
     def test_success_after_the_project_disabled_a_credential_is_high(self) -> None:
-        (found,) = judge(signin(), RiskView(disabled=(T0 - timedelta(days=3), "key_unused")))
+        (found,) = judge(signin(), RiskView(disabled=(T0 - timedelta(days=3), "console_password_deleted")))
         assert (found.reason, found.severity) == (RiskReason.DISABLED_USER_SIGNIN, Severity.HIGH)
-        assert "key_unused" in found.detail
+        assert "console password" in found.detail
 
     def test_attempt_is_medium(self) -> None:
-        found = judge(signin(ok=False, mfa="No"), RiskView(disabled=(T0, "key_unused")))
+        found = judge(signin(ok=False, mfa="No"), RiskView(disabled=(T0, "console_password_deleted")))
         (disabled,) = [f for f in found if f.reason is RiskReason.DISABLED_USER_SIGNIN]
         assert disabled.severity is Severity.MEDIUM
 
@@ -288,7 +296,7 @@ class TestMany:
     def test_several_findings_in_one_alert(self) -> None:
         # Given a disabled user signing in without MFA from a new IP
         event = normalise(signin(mfa="No", ip="192.0.2.9"))
-        view = RiskView(history=baseline(5), disabled=(T0 - timedelta(days=1), "key_unused"))
+        view = RiskView(history=baseline(5), disabled=(T0 - timedelta(days=1), "console_password_deleted"))
         found = evaluate(event, view, POLICY)
         # When the alert is built
         alert = build_alert(event, found, POLICY)

@@ -129,8 +129,11 @@ def parse_credential_report(text: str) -> CredentialReport:
     users: list[ReportRow] = []
     root: ReportRow | None = None
     rejected = 0
-    for record in reader:
+    for raw in reader:
         line = reader.line_num
+        record: Mapping[str, str | list[str] | None] = raw
+        if raw.get("__extra__") is not None:
+            record = _realigned(list(header), raw)
         try:
             row = _parse_row(record)
         except _RowError as error:
@@ -143,6 +146,32 @@ def parse_credential_report(text: str) -> CredentialReport:
         else:
             users.append(row)
     return CredentialReport(users=tuple(users), root=root, rejected=rejected)
+
+
+def _realigned(
+    header: list[str], record: Mapping[str, str | list[str] | None]
+) -> Mapping[str, str | list[str] | None]:
+    """A row joined with bare commas (moto's report) whose user name has commas in it: the name and its
+    ARN are spread over more fields than the header has. The ARN pins the name (its last segment), so the
+    one split where the ARN's name equals the name rebuilds the row; any other row is returned as it was
+    (and rejected)."""
+    if header[:2] != ["user", "arn"]:
+        return record
+    extra = record.get("__extra__")
+    values = [record.get(column) for column in header]
+    if not isinstance(extra, list) or not all(isinstance(v, str) for v in values):
+        return record
+    raw = [str(v) for v in values] + [str(v) for v in extra]
+    arn_end = len(raw) - len(header) + 2  # the columns after the ARN hold no commas
+    found = []
+    for name_end in range(1, arn_end):
+        name, arn = ",".join(raw[:name_end]), ",".join(raw[name_end:arn_end])
+        match = _USER_ARN.match(arn)
+        if match is not None and match["name"] == name:
+            found.append([name, arn, *raw[arn_end:]])
+    if len(found) != 1:
+        return record
+    return dict(zip(header, found[0], strict=True))
 
 
 def _parse_row(record: Mapping[str, str | list[str] | None]) -> ReportRow:

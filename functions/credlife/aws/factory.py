@@ -5,6 +5,7 @@ hard and publishes no rate limits; every client is attached to one API call coun
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from credlife.aws.secrets import KeyVault
 from credlife.aws.security_hub import SecurityHubFindings
 from credlife.aws.state_store import DynamoStateStore
 from credlife.config import Settings
+from credlife.domain.owners import secret_reader
 from credlife.lifecycle import LifecycleService
 from credlife.notifications import NotificationService
 from credlife.ports import ChannelPort
@@ -68,6 +70,7 @@ def build_runtime(
         kms_key_id=settings.kms_key_id,
         automation_principal_arn=settings.automation_principal_arn,
         counter=counter,
+        reader_of=functools.partial(secret_reader, rules=settings.notifications.owner_rules()),
     )
     policy = settings.effective_policy
     notifications = build_notifications(settings, home, state, vault, counter)

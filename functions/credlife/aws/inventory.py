@@ -133,7 +133,15 @@ class IamInventory:
                     permissions_boundary=detail.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn"),
                 )
             )
-        if details:
+        if details and report.rejected:
+            # Some of them may be the rejected rows' users: never say "newer" of a user that is not.
+            logger.warning(
+                "%d users are not in the credential report as read (%d rows could not be read; the others "
+                "are newer than the report): their credentials are not managed until a row reads",
+                len(details),
+                report.rejected,
+            )
+        elif details:
             # Created after the report was generated: their keys and passwords are unknown until the next
             # report, and nothing about them can be due yet.
             logger.info(
@@ -201,6 +209,8 @@ class IamInventory:
                 last_error = error
                 must_wait = error.code not in _REGENERATE
             if must_wait and attempt < self._max_attempts:
+                if isinstance(last_error, Throttled):
+                    _log_retry(last_error, attempt, self._delay(waits))
                 self._sleep(self._delay(waits))
                 waits += 1
         if isinstance(last_error, Throttled):
@@ -257,9 +267,10 @@ class IamInventory:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 return fetch()
-            except Throttled:
+            except Throttled as error:
                 if attempt == self._max_attempts:
                     raise
+                _log_retry(error, attempt, self._delay(attempt - 1))
                 self._sleep(self._delay(attempt - 1))
         raise AssertionError(f"{operation}: unreachable")  # pragma: no cover
 
@@ -283,3 +294,15 @@ def _to_second(value: datetime) -> datetime:
     """IAM's key timestamps are whole seconds (the report's too); moto adds microseconds. Truncating keeps
     `key_ref(user, created)` identical before and after `resolve_keys`."""
     return _utc(value).replace(microsecond=0)
+
+
+def _log_retry(error: Throttled, attempt: int, delay_s: float) -> None:
+    """Say that a throttled call waits for its next try (the CLI shows it, so a long back-off is never
+    silent); `retrying` carries the IAM action for whoever displays it."""
+    logger.warning(
+        "AWS throttled %s; retrying in %.0f s (attempt %d)",
+        error.action or error.operation,
+        delay_s,
+        attempt + 1,
+        extra={"retrying": error.action or error.operation, "attempt": attempt + 1, "delay_s": delay_s},
+    )

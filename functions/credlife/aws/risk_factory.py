@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import boto3
 from botocore.config import Config
 
-from credlife.aws import alerts, signin_state
+from credlife.aws import alerts, iam_facts, signin_state
 from credlife.aws.alerts import (
     EmailOwnerCheck,
     LoggingAlertPublisher,
@@ -23,9 +23,11 @@ from credlife.aws.alerts import (
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.channels import LoggingChannel, SesEmailChannel
 from credlife.aws.credential_executor import MFA_LIFT_ACTIONS, CredentialActions, MfaEnabledHook
+from credlife.aws.iam_facts import IamFacts
 from credlife.aws.signin_state import DynamoSigninState
 from credlife.aws.state_store import DynamoStateStore
 from credlife.config import Settings
+from credlife.domain.risk import RiskPolicy
 from credlife.ports import ChannelPort
 from credlife.risk_monitor import AlertPublisherPort, MfaLiftNoticePort, OwnerCheckPort, RiskMonitor
 
@@ -41,6 +43,7 @@ REQUIRED_ACTIONS = tuple(
             *EmailOwnerCheck.REQUIRED_ACTIONS,
             *MFA_LIFT_ACTIONS,
             *OwnerMfaLiftNotice.REQUIRED_ACTIONS,
+            *iam_facts.REQUIRED_ACTIONS,
         )
     )
 )
@@ -122,12 +125,14 @@ def build_event_runtime(settings: Settings, session: boto3.Session | None = None
         )
     else:
         publisher = LoggingAlertPublisher()
-    policy = settings.risk
-    # the automation's own principal creates keys for other users when it rotates: never an alert
-    own = getattr(settings, "automation_principal_arn", None)
-    if own and own not in policy.trusted_actor_arns:
-        policy = policy.model_copy(update={"trusted_actor_arns": (*policy.trusted_actor_arns, own)})
+    policy = trusted_policy(settings)
     mfa_hook = build_mfa_hook(settings, session, counter)
+    facts = IamFacts(
+        session.client("iam", config=RETRIES),
+        session.client("sts", config=RETRIES),
+        admin_policy_names=policy.admin_policy_names,
+        counter=counter,
+    )
     monitor = RiskMonitor(
         state,
         policy,
@@ -135,5 +140,19 @@ def build_event_runtime(settings: Settings, session: boto3.Session | None = None
         owner_check=build_owner_check(settings, session, counter),
         mfa_hook=mfa_hook,
         mfa_notice=build_mfa_notice(settings, session, counter) if mfa_hook is not None else None,
+        facts=facts,
     )
     return EventRuntime(settings, monitor, counter)
+
+
+def trusted_policy(settings: Settings) -> RiskPolicy:
+    """The risk policy with the project's own principals trusted: every function role of the stack (the
+    automation principal and `own_principal_arns`, which the stack sets) and, in organization mode, the
+    member role by name in every account. They create keys and passwords for other users by design."""
+    policy = settings.risk
+    own = [settings.automation_principal_arn, *getattr(settings, "own_principal_arns", ())]
+    arns = tuple(dict.fromkeys([*policy.trusted_actor_arns, *(arn for arn in own if arn)]))
+    names = policy.trusted_role_names
+    if settings.organization.enabled and settings.organization.member_role_name not in names:
+        names = (*names, settings.organization.member_role_name)
+    return policy.model_copy(update={"trusted_actor_arns": arns, "trusted_role_names": names})

@@ -12,7 +12,7 @@ import contextvars
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -125,11 +125,14 @@ class KeyVault:
         kms_key_id: str | None = None,
         automation_principal_arn: str | None = None,
         counter: ApiCallCounter | None = None,
+        reader_of: Callable[[User], str | None] | None = None,
     ) -> None:
         secret_name_for(prefix, "probe")  # validates the prefix at construction, not at the first rotation
         self.prefix = prefix
         self.kms_key_id = kms_key_id
         self.automation_principal_arn = automation_principal_arn
+        #: A configured extra reader of a user's secret (e.g. the owner's role, from a tag or the path).
+        self.reader_of = reader_of
         self._client: SecretsManagerClient = client if client is not None else boto3.client("secretsmanager")
         if counter is not None:
             counter.attach(self._client)
@@ -222,6 +225,9 @@ class KeyVault:
         readers = [user.arn]
         if self.automation_principal_arn and self.automation_principal_arn != user.arn:
             readers.append(self.automation_principal_arn)
+        reader = self.reader_of(user) if self.reader_of is not None else None
+        if reader and reader not in readers:
+            readers.append(reader)
         policy = json.dumps(read_policy(readers))
         self._call(
             "PutResourcePolicy",

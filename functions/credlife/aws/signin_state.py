@@ -4,23 +4,26 @@ Same table as the lifecycle state (`credlife.aws.state_store`: string `pk`/`sk`,
 `expires_at` in epoch seconds); every item here lives under a `SIGNIN#<account>#...` partition, so nothing
 collides with the lifecycle's `ACCOUNT#` and `AUDIT#` items:
 
-- event claim: pk `SIGNIN#<account>#EVENT#<event id>`, sk `EVENT`; expires 7 days after the event.
-- failures: pk `SIGNIN#<account>#USER#<user>` or `SIGNIN#<account>#IP#<ip>`, sk `FAIL#<minute, UTC>`,
-  attribute `count`; expires a day after the window.
+- event claim: pk `SIGNIN#<account>#EVENT#<event id>`, sk `EVENT`; expires 7 days after the event; deleted
+  again when the event's alert could not be published (so the redelivery is judged).
+- failures: pk `SIGNIN#<account>#USER#<user, case-folded>`, `SIGNIN#<account>#IP#<ip or IPv6 /64>` or
+  `SIGNIN#<account>#DENIED#<caller ARN>`, sk `FAIL#<minute, UTC>`, attributes `count` and (sources) `users`,
+  a string set of the user names tried; expires a day after the longer window. One Query over the slow
+  window's buckets answers both windows (at most 1,440 small items: one page).
 - alert dedupe: pk as for failures, sk `ALERT#<reason>`, attribute `alerted_at` (epoch seconds); expires a
   day after the window.
 - history: pk `SIGNIN#<account>#USER#<user>`, sk `HISTORY`: successes, known IPs and user-agent families
   (each with when last seen), first/last seen, `version`; expires `history_days` after the last sign-in.
 
 Reads compare `expires_at` themselves where it matters (DynamoDB deletes expired items only eventually).
-`disabled` reads the lifecycle's key records (`ACCOUNT#<account>`, `KEY#<user>#...`) for a deactivation
-the project made. IAM user names cannot contain `#`, so `KEY#<user>#` matches one user exactly.
+`console_disabled` reads the lifecycle's console-password record (`ACCOUNT#<account>`,
+`CRED#password#<user>#console`) for a deletion the project made: one GetItem.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -28,7 +31,15 @@ import boto3
 
 from credlife.aws.calls import ApiCallCounter
 from credlife.aws.state_store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, ConditionFailed, dynamo_call
-from credlife.domain.risk import RiskPolicy, SigninHistory, minute_bucket, window_start
+from credlife.domain.risk import (
+    Failures,
+    RiskPolicy,
+    SigninHistory,
+    failure_span,
+    minute_bucket,
+    slow_window_start,
+    window_start,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -37,7 +48,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("credlife.signin_state")
 
 #: What this adapter calls on the state table.
-REQUIRED_ACTIONS: Final = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
+REQUIRED_ACTIONS: Final = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:DeleteItem",
+)
 
 EVENT_CLAIM_DAYS: Final = 7
 
@@ -69,36 +86,63 @@ class DynamoSigninState:
             ),
         )
 
-    def count_failure(self, account: str, subject: str, at: datetime, policy: RiskPolicy) -> int:
+    def release_event(self, account: str, event_id: str) -> None:
+        self._call(
+            "DeleteItem",
+            lambda: self._client.delete_item(
+                TableName=self.table_name, Key=_key(_pk(account, f"EVENT#{event_id}"), "EVENT")
+            ),
+        )
+
+    def count_failure(
+        self, account: str, subject: str, at: datetime, policy: RiskPolicy, user: str | None = None
+    ) -> Failures:
         pk = _pk(account, subject)
         bucket = minute_bucket(at)
-        expires = _epoch(bucket + policy.window + timedelta(days=1))
+        expires = _epoch(bucket + failure_span(policy) + timedelta(days=1))
+        names = {"#count": "count", "#ttl": TTL_ATTRIBUTE}
+        values: dict[str, AttributeValueTypeDef] = {":one": _n(1), ":ttl": _n(expires)}
+        update = "ADD #count :one SET #ttl = :ttl"
+        if user:
+            names["#users"] = "users"
+            values[":user"] = {"SS": [user[:128]]}
+            update = "ADD #count :one, #users :user SET #ttl = :ttl"
         self._call(
             "UpdateItem",
             lambda: self._client.update_item(
                 TableName=self.table_name,
                 Key=_key(pk, f"FAIL#{_iso(bucket)}"),
-                UpdateExpression="ADD #count :one SET #ttl = :ttl",
-                ExpressionAttributeNames={"#count": "count", "#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={":one": _n(1), ":ttl": _n(expires)},
+                UpdateExpression=update,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             ),
         )
-        page = self._call(
-            "Query",
-            lambda: self._client.query(
-                TableName=self.table_name,
-                ConsistentRead=True,
-                KeyConditionExpression="#pk = :pk AND #sk BETWEEN :start AND :end",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
-                ExpressionAttributeValues={
-                    ":pk": _s(pk),
-                    ":start": _s(f"FAIL#{_iso(window_start(at, policy))}"),
-                    ":end": _s(f"FAIL#{_iso(bucket)}"),
-                },
-            ),
-        )
-        # a window holds at most `brute_force_window_minutes` (≤ 1440) small items: one page
-        return sum(int(item.get("count", {}).get("N", "0")) for item in page.get("Items", []))
+        start = _iso(window_start(at, policy))
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :start AND :end",
+            "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+            "ExpressionAttributeValues": {
+                ":pk": _s(pk),
+                ":start": _s(f"FAIL#{_iso(min(window_start(at, policy), slow_window_start(at, policy)))}"),
+                ":end": _s(f"FAIL#{_iso(bucket)}"),
+            },
+        }
+        burst = slow = 0
+        users: set[str] = set()
+        while True:  # the slow window holds at most 1,440 small items: one page unless users are many
+            page = self._call("Query", lambda: self._client.query(**request))
+            for item in page.get("Items", []):
+                count = int(item.get("count", {}).get("N", "0"))
+                slow += count
+                if item.get(SORT_KEY, {}).get("S", "") >= f"FAIL#{start}":
+                    burst += count
+                users.update(item.get("users", {}).get("SS", []))
+            if not page.get("LastEvaluatedKey"):
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return Failures(burst=burst, slow=slow, users=len(users))
 
     def claim_alert(self, account: str, key: str, reason: str, at: datetime, window: timedelta) -> bool:
         now = _epoch(at)
@@ -115,6 +159,17 @@ class DynamoSigninState:
                     ":cutoff": _n(_epoch(at - window)),
                     ":ttl": _n(_epoch(at + window + timedelta(days=1))),
                 },
+            ),
+        )
+
+    def release_alert(self, account: str, key: str, reason: str) -> None:
+        self._call(
+            "UpdateItem",
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=_key(_pk(account, key), f"ALERT#{reason}"),
+                UpdateExpression="REMOVE #at",
+                ExpressionAttributeNames={"#at": "alerted_at"},
             ),
         )
 
@@ -171,34 +226,27 @@ class DynamoSigninState:
             request["ExpressionAttributeValues"] = values
         return self._conditional("PutItem", lambda: self._client.put_item(**request))
 
-    def disabled(self, account: str, user: str, reasons: Sequence[str]) -> tuple[datetime, str] | None:
-        if not reasons or "#" in user:
+    def console_disabled(self, account: str, user: str) -> tuple[datetime, str] | None:
+        """The lifecycle's deletion of this user's console password (`deleted_at` on its credential
+        record), if it made one. IAM user names cannot contain `#`: the key names one user exactly."""
+        if "#" in user:
             return None
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
-            "FilterExpression": "attribute_exists(#at)",
-            "ProjectionExpression": "#at, #why",
-            "ExpressionAttributeNames": {
-                "#pk": PARTITION_KEY,
-                "#sk": SORT_KEY,
-                "#at": "deactivated_at",
-                "#why": "deactivation_reason",
-            },
-            "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account}"), ":prefix": _s(f"KEY#{user}#")},
-        }
-        found: list[tuple[datetime, str]] = []
-        while True:
-            page = self._call("Query", lambda: self._client.query(**request))
-            for item in page.get("Items", []):
-                why = item.get("deactivation_reason", {}).get("S", "")
-                at = item.get("deactivated_at", {}).get("S")
-                if at and why in reasons:
-                    found.append((datetime.fromisoformat(at).astimezone(UTC), why))
-            if not page.get("LastEvaluatedKey"):
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return max(found) if found else None
+        response = self._call(
+            "GetItem",
+            lambda: self._client.get_item(
+                TableName=self.table_name,
+                Key=_key(f"ACCOUNT#{account}", f"CRED#password#{user}#console"),
+                ProjectionExpression="#at",
+                ExpressionAttributeNames={"#at": "deleted_at"},
+            ),
+        )
+        at = response.get("Item", {}).get("deleted_at", {}).get("S")
+        if not at:
+            return None
+        try:
+            return datetime.fromisoformat(at).astimezone(UTC), "console_password_deleted"
+        except ValueError:
+            return None
 
     # -- internals -----------------------------------------------------------------------------------
 

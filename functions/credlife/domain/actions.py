@@ -43,6 +43,7 @@ class Reason(StrEnum):
     EXEMPT_PATH = "exempt_path"
     EXEMPT_BREAK_GLASS = "exempt_break_glass"
     EXEMPT_OWN_PRINCIPAL = "exempt_own_principal"
+    EXEMPT_LISTED = "exempt_listed"  # an entry of the settings' `policy.exemptions`
     ROOT_ACCESS_KEYS = "root_access_keys"
     ROOT_NO_MFA = "root_no_mfa"
     ROOT_RECENT_USE = "root_recent_use"
@@ -65,6 +66,12 @@ class Reason(StrEnum):
     NO_PERMISSIONS_BOUNDARY = "no_permissions_boundary"
 
 
+#: The benchmark whose recommendation numbers `CONTROLS` gives (2.11 unused credentials and 2.12 access
+#: key rotation are numbered so in v7.0.0; v3.0.0 and v4.0.1 numbered them 1.12 and 1.14).
+CIS_BENCHMARK = "CIS AWS Foundations Benchmark v7.0.0"
+#: The Security Hub standard whose control ids (`IAM.3`, ...) `CONTROLS` gives.
+SECURITY_HUB_STANDARD = "AWS Foundational Security Best Practices v1.0.0"
+
 #: Reason code → the CIS AWS Foundations / AWS Security Hub controls it satisfies (DESIGN §3).
 CONTROLS: dict[Reason, str] = {
     Reason.KEY_ROTATION_DUE: "CIS 2.12 / IAM.3",
@@ -79,6 +86,7 @@ CONTROLS: dict[Reason, str] = {
     Reason.EXEMPT_PATH: "-",
     Reason.EXEMPT_BREAK_GLASS: "-",
     Reason.EXEMPT_OWN_PRINCIPAL: "-",
+    Reason.EXEMPT_LISTED: "-",
     Reason.ROOT_ACCESS_KEYS: "CIS 2.3 / IAM.4",
     Reason.ROOT_NO_MFA: "CIS 2.5 / IAM.9",
     Reason.ROOT_RECENT_USE: "CIS 2.2 / IAM.6",

@@ -17,6 +17,7 @@ from string import Template
 from typing import Any, Final
 
 from credlife.domain.actions import Action, ActionKind, Reason, Severity
+from credlife.domain.exemptions import ENDING
 from credlife.domain.models import CredentialType
 from credlife.domain.owners import Owner
 
@@ -99,6 +100,16 @@ def fetch_command(secret_name: str) -> str:
     return f"aws secretsmanager get-secret-value --secret-id {secret_name} --query SecretString --output text"
 
 
+def who_reads(user: str, reader: str | None) -> str:
+    """Whose credentials can run the fetch command: the secret's policy lets only the IAM user itself
+    (and the automation) read it, plus a configured reader role. A human owner's own login cannot."""
+    also = f", or as {reader} (configured reader)" if reader else ""
+    return (
+        f"run it with the credentials of the IAM user {user} itself (its current access key){also}; "
+        "nobody else may read the secret"
+    )
+
+
 def compose(
     facts: OutcomeFacts, owner: Owner, *, now: datetime, secret_name: str | None
 ) -> list[MessageItem]:
@@ -112,11 +123,11 @@ def compose(
     if action.credential not in _KEY_CREDENTIALS:
         return _credential_items(facts, owner, now)
     if kind is ActionKind.WARN and status in _DONE and action.warns_of is not None:
-        items.append(_item(facts, owner, now, Audience.OWNER, *_warn_text(action, secret)))
+        items.append(_item(facts, owner, now, Audience.OWNER, *_warn_text(action, secret, owner.reader)))
     elif kind in {ActionKind.ROTATE, ActionKind.DEACTIVATE, ActionKind.DELETE} and status in _DONE:
-        items.append(_item(facts, owner, now, Audience.OWNER, *_done_text(facts, secret)))
+        items.append(_item(facts, owner, now, Audience.OWNER, *_done_text(facts, secret, owner.reader)))
         if kind is ActionKind.DEACTIVATE and action.reason is Reason.KEY_REPLACED_OVERDUE:
-            title, todo = _done_text(facts, secret)
+            title, todo = _done_text(facts, secret, owner.reader)
             items.append(
                 _item(
                     facts,
@@ -144,7 +155,22 @@ def compose(
         title = "rotation is waiting for room under the two-key quota"
         todo = "nothing; or delete the inactive key yourself to let the rotation happen at the next run"
         items.append(_item(facts, owner, now, Audience.OWNER, title, todo))
+    elif kind is ActionKind.EXEMPT and status == "reported" and action.stage == ENDING and action.deadline:
+        items.append(_item(facts, owner, now, Audience.OWNER, *_exemption_ending_text(action)))
     return items
+
+
+def _exemption_ending_text(action: Action) -> tuple[str, str]:
+    """The one dated notice before an exemption ends: from then on the usual rules apply, each again
+    with its own dated notice before anything disruptive."""
+    ends = action.deadline or action.due
+    return (
+        f"exemption ends on {utc(ends)}",
+        f"nothing if the exemption may end: from {utc(ends)} the usual lifecycle applies to the "
+        "credentials of this user (rotation, deactivation of unused keys), each step announced with its "
+        "own date first. If it is still needed, ask the person who approved it for a new end date "
+        "before then",
+    )
 
 
 #: Credentials whose messages are the access-key texts below (an exempt user's row is a "user" row).
@@ -252,10 +278,11 @@ def _credential_items(facts: OutcomeFacts, owner: Owner, now: datetime) -> list[
     return []
 
 
-def _warn_text(action: Action, secret: str | None) -> tuple[str, str]:
+def _warn_text(action: Action, secret: str | None, reader: str | None = None) -> tuple[str, str]:
     would = "would be" if action.dry_run else "will be"
     deadline = utc(action.deadline) if action.deadline else "-"
     fetch = f" `{fetch_command(secret)}`" if secret else " from Secrets Manager"
+    fetch += f" ({who_reads(action.user, reader)})"
     if action.warns_of is ActionKind.ROTATE:
         return (
             f"{would} rotated on {deadline}",
@@ -280,8 +307,9 @@ def _warn_text(action: Action, secret: str | None) -> tuple[str, str]:
     )
 
 
-def _done_text(facts: OutcomeFacts, secret: str | None) -> tuple[str, str]:
+def _done_text(facts: OutcomeFacts, secret: str | None, reader: str | None = None) -> tuple[str, str]:
     action = facts.action
+    reads = who_reads(action.user, reader)
     dry = facts.status == "dry_run"
     when = utc(action.due)
     if action.action is ActionKind.ROTATE:
@@ -294,14 +322,14 @@ def _done_text(facts: OutcomeFacts, secret: str | None) -> tuple[str, str]:
             title = f"was rotated: new key {new} is stored in secret {name}"
         return (
             title,
-            f"fetch the new key with `{fetch_command(name)}`, switch your workload to it and stop using "
-            f"the old key; the old key {'would be' if dry else 'is'} deactivated once unused, at the "
-            f"latest on {deadline}",
+            f"fetch the new key with `{fetch_command(name)}` ({reads}), switch your workload to it and "
+            f"stop using the old key; the old key {'would be' if dry else 'is'} deactivated once unused, "
+            f"at the latest on {deadline}",
         )
     if action.action is ActionKind.DEACTIVATE:
         verb = "would be deactivated" if dry else "was deactivated"
         todo = (
-            f"if a workload broke, switch it to the new key (`{fetch_command(secret)}`)"
+            f"if a workload broke, switch it to the new key (`{fetch_command(secret)}`; {reads})"
             if secret and action.reason in _REPLACED
             else "if a workload still needs this key, tell the security team now: it is deleted later"
         )
@@ -314,7 +342,11 @@ def _item(
     facts: OutcomeFacts, owner: Owner, now: datetime, audience: Audience, title: str, todo: str
 ) -> MessageItem:
     action = facts.action
-    deadline = action.deadline if action.action in {ActionKind.WARN, ActionKind.ROTATE} else action.due
+    deadline = (
+        action.deadline
+        if action.action in {ActionKind.WARN, ActionKind.ROTATE, ActionKind.EXEMPT}
+        else action.due
+    )
     return MessageItem(
         id=_item_id(action, audience),
         audience=audience,
@@ -392,6 +424,8 @@ def _item_id(action: Action, audience: Audience) -> str:
     if action.action is ActionKind.WARN:
         deadline = action.deadline.astimezone(UTC).isoformat() if action.deadline else "-"
         what = f"warn:{action.warns_of.value if action.warns_of else '-'}:{action.stage}:{deadline}"
+    elif action.action is ActionKind.EXEMPT and action.deadline:  # once per exemption end date
+        what = f"exempt:{action.reason.value}:{action.deadline.astimezone(UTC).isoformat()}"
     else:
         what = f"{action.action.value}:{action.reason.value}"
     return f"{audience.value}|{action.user}|{created}|{what}|{mode}"

@@ -20,6 +20,7 @@ from credlife.domain.credential_planner import (
     plan_console,
     plan_other,
 )
+from credlife.domain.exemptions import ENDING, grant
 from credlife.domain.models import (
     AccessKey,
     AccountSnapshot,
@@ -32,7 +33,6 @@ from credlife.domain.models import (
 from credlife.domain.policy import Policy
 from credlife.domain.scheduling import episode_notices, first_delivery, schedule, stage
 
-_EXEMPT_TAG_OFF = frozenset({"", "false", "no", "0", "off"})
 #: Reasons whose deactivation means "old key of a rotation": deleted on the shorter rotation clock.
 _REPLACED = frozenset({Reason.KEY_REPLACED_SAFE.value, Reason.KEY_REPLACED_OVERDUE.value})
 
@@ -54,9 +54,9 @@ def plan_user(
     now: datetime,
     planner: _KeyPlanner | None = None,
 ) -> list[Action]:
-    exempt = exemption(user, policy)
-    if exempt is not None:
-        lifts = lift_for_exempt(user, snapshot, policy, now, exempt)
+    granted = grant(user, policy, now)
+    if granted is not None:
+        lifts = lift_for_exempt(user, snapshot, policy, now, granted.reason)
         others = (
             len(user.ssh_keys or ())
             + len(user.service_credentials or ())
@@ -74,10 +74,13 @@ def plan_user(
                 user=user.name,
                 credential=CredentialType.USER,
                 action=ActionKind.EXEMPT,
-                reason=exempt,
+                reason=granted.reason,
                 due=now,
+                # the exemption's end: the usual lifecycle resumes then (None: permanent)
+                deadline=granted.ends,
+                stage=ENDING if granted.ending_soon(policy, now) else None,
                 dry_run=policy.dry_run,
-                detail=f"{' and '.join(managed)} not managed: {exempt.value}",
+                detail=f"{' and '.join(managed)} not managed: {granted.describe()}",
             ),
             *lifts,
         ]
@@ -90,18 +93,11 @@ def plan_user(
     return actions
 
 
-def exemption(user: User, policy: Policy) -> Reason | None:
-    """Why the automation must leave this user alone, or None. Checked before anything else."""
-    if user.name in policy.own_principals:
-        return Reason.EXEMPT_OWN_PRINCIPAL
-    if user.name in policy.break_glass_users:
-        return Reason.EXEMPT_BREAK_GLASS
-    tag = user.tags.get(policy.exempt_tag_key)
-    if tag is not None and tag.strip().lower() not in _EXEMPT_TAG_OFF:
-        return Reason.EXEMPT_TAG
-    if not user.path.startswith(policy.path_prefixes):  # a tuple: any of the prefixes
-        return Reason.EXEMPT_PATH
-    return None
+def exemption(user: User, policy: Policy, now: datetime | None = None) -> Reason | None:
+    """Why the automation must leave this user alone, or None. Checked before anything else. Dated
+    exemptions count only when `now` is given and before their end (`credlife.domain.exemptions`)."""
+    granted = grant(user, policy, now)
+    return granted.reason if granted is not None else None
 
 
 def unrecorded_inactive_keys(snapshot: AccountSnapshot) -> list[tuple[User, AccessKey]]:

@@ -4,8 +4,9 @@
 - `RiskPolicy`: every threshold, validated (pydantic, unknown fields rejected), part of the settings.
 - `RiskReason`: the stable reason codes used in alerts, metrics, the replay output and tests.
 - `evaluate(event, view, policy)`: the findings for one normalised event, given what the state table knew
-  before it (`RiskView`: the user's sign-in history, failure counts in the brute-force window including this
-  event, whether the project disabled the user's credentials).
+  before it (`RiskView`: the user's sign-in history, failure counts in the burst and the long window
+  including this event, the distinct users one source failed against, whether the project deleted the
+  user's console password, denied IAM calls of the caller, facts about the target group or user).
 - `remember(history, event, policy)`: the user's history after a successful sign-in (the baseline).
 - `build_alert(event, findings)`: who, what, where, when, why and what to do next, ready to publish.
 
@@ -14,6 +15,8 @@ No boto3, no clock (the clock is the event's `eventTime`), no environment.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +41,12 @@ class RiskReason(StrEnum):
     MFA_REMOVED = "mfa_removed"
     KEY_CREATED_FOR_OTHER_USER = "key_created_for_other_user"
     LOGIN_PROFILE_CHANGED_BY_OTHER = "login_profile_changed_by_other"
+    ROOT_ACTIVITY = "root_activity"
+    ADMIN_POLICY_ATTACHED = "admin_policy_attached"
+    CONSOLE_PASSWORD_FOR_WORKLOAD = "console_password_for_workload"  # noqa: S105 (a reason code)
+    DENIED_IAM_CALLS = "denied_iam_calls"
+    SLOW_BRUTE_FORCE = "slow_brute_force"
+    PASSWORD_SPRAYING = "password_spraying"  # noqa: S105 (a reason code)
     MALFORMED = "malformed"
 
 
@@ -59,6 +68,18 @@ NEXT_STEPS: Final[Mapping[RiskReason, str]] = {
     RiskReason.MFA_REMOVED: "Confirm the MFA removal with the user and the caller; re-enable MFA.",
     RiskReason.KEY_CREATED_FOR_OTHER_USER: "Confirm with the caller why they created or re-activated a key "
     "for another user; if unexpected, deactivate the key and review the caller's permissions.",
+    RiskReason.ROOT_ACTIVITY: "Confirm with the root account's custodian; root should do nothing day to "
+    "day. If unexpected, reset the root password, check root MFA and access keys, and review the session.",
+    RiskReason.ADMIN_POLICY_ATTACHED: "Confirm the grant with the caller; if unexpected, detach the policy "
+    "(or remove the user from the group) and review what the user did since.",
+    RiskReason.CONSOLE_PASSWORD_FOR_WORKLOAD: "A user that never signed in to the console got a password: "
+    "confirm with the caller and the owner; if unexpected, delete the login profile.",
+    RiskReason.DENIED_IAM_CALLS: "The caller keeps trying IAM changes it is denied: find out whether its "
+    "credentials are stolen (GuardDuty, CloudTrail) and deactivate them if so.",
+    RiskReason.SLOW_BRUTE_FORCE: "Slow guessing: check the sources, reset the targeted user's password and "
+    "confirm the user has MFA.",
+    RiskReason.PASSWORD_SPRAYING: "One source tries many user names: block it (WAF/network) and check that "
+    "every targeted user has MFA.",
     RiskReason.LOGIN_PROFILE_CHANGED_BY_OTHER: "Confirm with the caller why they set another user's console "
     "password; if unexpected, delete the login profile and review the caller's permissions.",
     RiskReason.MALFORMED: "Check the event source and the rule pattern; the event was not judged.",
@@ -75,6 +96,12 @@ _SEVERITY: Final[Mapping[RiskReason, Severity]] = {
     RiskReason.MFA_REMOVED: Severity.HIGH,
     RiskReason.KEY_CREATED_FOR_OTHER_USER: Severity.HIGH,
     RiskReason.LOGIN_PROFILE_CHANGED_BY_OTHER: Severity.HIGH,
+    RiskReason.ROOT_ACTIVITY: Severity.HIGH,
+    RiskReason.ADMIN_POLICY_ATTACHED: Severity.HIGH,
+    RiskReason.CONSOLE_PASSWORD_FOR_WORKLOAD: Severity.HIGH,
+    RiskReason.DENIED_IAM_CALLS: Severity.HIGH,
+    RiskReason.SLOW_BRUTE_FORCE: Severity.HIGH,
+    RiskReason.PASSWORD_SPRAYING: Severity.HIGH,
     RiskReason.MALFORMED: Severity.LOW,
 }
 
@@ -105,15 +132,34 @@ class RiskPolicy(BaseModel):
         RiskReason.NO_MFA,
     )
     #: Callers (exact IAM user, role or assumed-role ARNs) allowed to create keys and set passwords for
-    #: other users without an alert: typically the project's own executor role.
+    #: other users without an alert: typically the project's own function roles (the stack adds them).
     trusted_actor_arns: tuple[str, ...] = ()
-    #: Deactivation reasons recorded by the lifecycle that make a later sign-in `disabled_user_signin`.
-    #: (A key retired after rotation is routine, so rotation reasons are not listed.)
+    #: Roles trusted by name in any account (the organization's member role, deployed by StackSets under
+    #: one fixed name); matched against the assumed role's issuer ARN.
+    trusted_role_names: tuple[str, ...] = ()
+    #: Kept for older settings files; sign-ins are now joined with the console password the lifecycle
+    #: deleted, not with access-key deactivations (a deactivated key says nothing about the console).
     disabled_reasons: tuple[str, ...] = ("key_unused",)
+    #: slow_brute_force: this many failed sign-ins per user (or per source) within `slow_window_hours`.
+    slow_failures: Count = 20
+    #: The long window slow guessing is counted over (hours), beside the burst window.
+    slow_window_hours: Annotated[int, Field(ge=1, le=24)] = 24
+    #: password_spraying: one source failing against this many distinct user names in the slow window.
+    spray_users: Annotated[int, Field(ge=2, le=100_000)] = 5
+    #: denied_iam_calls: this many denied sensitive IAM calls by one caller within the burst window.
+    denied_iam_calls: Count = 5
+    #: AWS managed policies (by name) equivalent to administrator for privilege escalation.
+    admin_policy_names: tuple[str, ...] = ("AdministratorAccess", "IAMFullAccess")
+    #: root_activity: one alert per event name within this many minutes.
+    root_activity_window_minutes: Annotated[int, Field(ge=1, le=1440)] = 60
 
     @property
     def window(self) -> timedelta:
         return timedelta(minutes=self.brute_force_window_minutes)
+
+    @property
+    def slow_window(self) -> timedelta:
+        return timedelta(hours=self.slow_window_hours)
 
     def alerts(self, severity: Severity) -> bool:
         return SEVERITY_RANK[severity] >= SEVERITY_RANK[self.alert_min_severity]
@@ -136,14 +182,34 @@ class SigninHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class Failures:
+    """Failed sign-ins of one subject (a user or a source) inside the windows ending at the event, this one
+    included, and for a source the distinct user names it failed against in the slow window."""
+
+    burst: int = 0
+    slow: int = 0
+    users: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RiskView:
     history: SigninHistory | None = None
-    #: Failed sign-ins of the user / from the source IP inside the window ending at the event, this one
+    #: Failed sign-ins of the user / from the source inside the burst window ending at the event, this one
     #: included; None when not counted (a success, a hidden user name, no IP).
     user_failures: int | None = None
     ip_failures: int | None = None
-    #: When and why the project disabled one of the user's credentials, if it did.
+    #: When and why the project disabled the credential this event uses (the console password), if it did.
     disabled: tuple[datetime, str] | None = None
+    #: The same counts over the slow window, and the distinct users the source failed against.
+    user_failures_slow: int | None = None
+    ip_failures_slow: int | None = None
+    ip_users: int | None = None
+    #: Denied sensitive IAM calls of the caller inside the burst window, this one included.
+    denied_calls: int | None = None
+    #: AddUserToGroup: the group grants administrator equivalence (None: unknown).
+    group_admin: bool | None = None
+    #: CreateLoginProfile: the user signed in with a console password before (None: unknown).
+    had_console_password: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +220,8 @@ class Finding:
     detail: str
     #: Findings with a key are alerted once per `window` and key (brute force); others every time.
     dedupe_key: str | None = None
+    #: The dedupe window in minutes (None: the brute-force window).
+    dedupe_minutes: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -188,9 +256,38 @@ _DIGITS = re.compile(r"\d+")
 
 def evaluate(event: CloudTrailEvent, view: RiskView, policy: RiskPolicy) -> list[Finding]:
     """Every finding for one event, in a stable order. An empty list: nothing risky."""
-    if event.kind is EventKind.SIGNIN:
-        return _signin(event, view, policy) if event.event_name == "ConsoleLogin" else []
-    return _iam_call(event, policy)
+    if event.kind is EventKind.SIGNIN and event.event_name == "ConsoleLogin":
+        return _signin(event, view, policy)
+    out = _root_activity(event, policy) if event.is_root else []
+    if event.kind is EventKind.IAM_CALL:
+        out.extend(_iam_call(event, view, policy))
+    return out
+
+
+def _root_activity(event: CloudTrailEvent, policy: RiskPolicy) -> list[Finding]:
+    """Anything root does beyond signing in (password change, its own access keys, IAM changes, ...):
+    alerted once per event name and window, plus `no_mfa` when the session had no MFA."""
+    outcome = "" if event.succeeded else f" (failed: {event.error_code or event.error_message or 'error'})"
+    out = [
+        replace(
+            finding(
+                RiskReason.ROOT_ACTIVITY,
+                "root",
+                f"root user called {event.event_name}{outcome} from {event.source_ip or 'unknown IP'}",
+            ),
+            dedupe_key=f"ROOT#{event.event_name}",
+            dedupe_minutes=policy.root_activity_window_minutes,
+        )
+    ]
+    if event.mfa_used is False:
+        out.append(
+            replace(
+                finding(RiskReason.NO_MFA, "root", "root session without MFA (mfaAuthenticated: false)"),
+                dedupe_key="ROOT#no_mfa",
+                dedupe_minutes=policy.root_activity_window_minutes,
+            )
+        )
+    return out
 
 
 def _who(event: CloudTrailEvent) -> str:
@@ -213,20 +310,25 @@ def _signin(event: CloudTrailEvent, view: RiskView, policy: RiskPolicy) -> list[
         out.append(
             finding(RiskReason.ROOT_SIGNIN, who, f"root console sign-in {what} from {ip}", severity=severity)
         )
+        if ok and event.mfa_used is not True:
+            said = "MFAUsed absent" if event.mfa_used is None else "MFAUsed: No"
+            out.append(
+                finding(RiskReason.NO_MFA, who, f"root signed in without MFA ({said})", severity=severity)
+            )
     if not ok:
         out.append(finding(RiskReason.FAILED_SIGNIN, who, f"failed console sign-in from {ip}"))
         out.extend(_brute_force(event, view, policy, who))
     if ok and event.is_iam_user and not event.federated and event.mfa_used is not True:
         said = "MFAUsed absent" if event.mfa_used is None else "MFAUsed: No"
         out.append(finding(RiskReason.NO_MFA, who, f"IAM user signed in without MFA ({said})"))
-    if view.disabled is not None and event.user and not event.is_root:
+    if view.disabled is not None and event.user and not event.is_root and event.at >= view.disabled[0]:
         at, why = view.disabled
         out.append(
             finding(
                 RiskReason.DISABLED_USER_SIGNIN,
                 who,
-                f"console sign-in {'succeeded' if ok else 'attempted'} although the project disabled a "
-                f"credential of this user on {at:%Y-%m-%d} ({why})",
+                f"console sign-in {'succeeded' if ok else 'attempted'} although the project deleted this "
+                f"user's console password on {at:%Y-%m-%d} ({why})",
                 severity=Severity.HIGH if ok else Severity.MEDIUM,
             )
         )
@@ -247,40 +349,94 @@ def _signin(event: CloudTrailEvent, view: RiskView, policy: RiskPolicy) -> list[
 
 
 def _brute_force(event: CloudTrailEvent, view: RiskView, policy: RiskPolicy, who: str) -> list[Finding]:
+    """Burst (N in W minutes) and slow (M in H hours) guessing, per user (case-insensitive) and per source
+    (IPv6 by /64), and one source failing against many users (spraying): one alert per window each."""
     out: list[Finding] = []
     n, minutes = policy.brute_force_failures, policy.brute_force_window_minutes
-    if view.user_failures is not None and view.user_failures >= n and event.user:
-        out.append(
-            replace(
-                finding(
-                    RiskReason.BRUTE_FORCE,
-                    who,
-                    f"{view.user_failures} failed sign-ins for this user within {minutes} min",
-                ),
-                dedupe_key=f"USER#{event.user}",
-            )
+    slow, hours, slow_minutes = policy.slow_failures, policy.slow_window_hours, policy.slow_window_hours * 60
+    user_key = f"USER#{user_subject(event.user)}" if event.user else None
+    source = ip_subject(event.source_ip) if event.source_ip else None
+    ip_key = f"IP#{source}" if source else None
+
+    def add(reason: RiskReason, detail: str, key: str, window: int | None = None) -> None:
+        out.append(replace(finding(reason, who, detail), dedupe_key=key, dedupe_minutes=window))
+
+    if user_key and view.user_failures is not None and view.user_failures >= n:
+        add(
+            RiskReason.BRUTE_FORCE,
+            f"{view.user_failures} failed sign-ins for this user within {minutes} min",
+            user_key,
         )
-    if view.ip_failures is not None and view.ip_failures >= n and event.source_ip:
-        out.append(
-            replace(
-                finding(
-                    RiskReason.BRUTE_FORCE,
-                    who,
-                    f"{view.ip_failures} failed sign-ins from {event.source_ip} within {minutes} min",
-                ),
-                dedupe_key=f"IP#{event.source_ip}",
-            )
+    if ip_key and view.ip_failures is not None and view.ip_failures >= n:
+        add(
+            RiskReason.BRUTE_FORCE,
+            f"{view.ip_failures} failed sign-ins from {source} within {minutes} min",
+            ip_key,
+        )
+    if user_key and view.user_failures_slow is not None and view.user_failures_slow >= slow:
+        add(
+            RiskReason.SLOW_BRUTE_FORCE,
+            f"{view.user_failures_slow} failed sign-ins for this user within {hours} h",
+            user_key,
+            slow_minutes,
+        )
+    if ip_key and view.ip_failures_slow is not None and view.ip_failures_slow >= slow:
+        add(
+            RiskReason.SLOW_BRUTE_FORCE,
+            f"{view.ip_failures_slow} failed sign-ins from {source} within {hours} h",
+            ip_key,
+            slow_minutes,
+        )
+    if ip_key and view.ip_users is not None and view.ip_users >= policy.spray_users:
+        add(
+            RiskReason.PASSWORD_SPRAYING,
+            f"{source} failed to sign in as {view.ip_users} different users within {hours} h",
+            ip_key,
+            slow_minutes,
         )
     return out
 
 
-def _iam_call(event: CloudTrailEvent, policy: RiskPolicy) -> list[Finding]:
+def user_subject(user: str) -> str:
+    """A user's counter key: IAM user names are unique regardless of case (`Alice` is `alice`)."""
+    return user.casefold()
+
+
+def ip_subject(ip: str) -> str:
+    """A source's counter key: an IPv6 address counts by its /64 (one host picks from 2^64 addresses);
+    anything else (IPv4, an AWS service name) as it is."""
+    if ":" not in ip:
+        return ip
+    try:
+        address = ipaddress.IPv6Address(ip.strip())
+    except ValueError:
+        return ip
+    if address.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is one IPv4 host, not a /64 of them
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+
+
+def _iam_call(event: CloudTrailEvent, view: RiskView, policy: RiskPolicy) -> list[Finding]:
+    caller = event.actor_arn or event.actor_name or event.identity_type
     if not event.succeeded:
-        return []  # a denied or failed call changed nothing
+        # a denied call changed nothing, but a burst of them is someone probing for a way in
+        if view.denied_calls is not None and view.denied_calls >= policy.denied_iam_calls:
+            return [
+                replace(
+                    finding(
+                        RiskReason.DENIED_IAM_CALLS,
+                        caller,
+                        f"{view.denied_calls} denied sensitive IAM calls within "
+                        f"{policy.brute_force_window_minutes} min (last: {event.event_name})",
+                    ),
+                    dedupe_key=f"DENIED#{caller}",
+                )
+            ]
+        return []
     params = event.params or {}
     target = params.get("userName")
-    caller = event.actor_arn or event.actor_name or event.identity_type
-    out: list[Finding] = []
+    # escalation is judged whoever the caller is: no principal of the project ever grants these
+    out = _escalation(event, view, policy, caller)
     if event.event_name in _MFA_REMOVAL:
         device = params.get("serialNumber", "an MFA device")
         subject = target or device.rsplit("/", 1)[-1]
@@ -312,8 +468,63 @@ def _by_other(event: CloudTrailEvent, target: str) -> bool:
 
 
 def _trusted(event: CloudTrailEvent, policy: RiskPolicy) -> bool:
+    """The project's own principals: an exact ARN (user, role, assumed role), an ARN whose account is `*`
+    (the organization's member role in every account: `*` stands for 12 digits, nothing else), or a role
+    name in any account (the assumed role's issuer, paths ignored)."""
     trusted = policy.trusted_actor_arns
-    return bool(trusted) and (event.actor_arn in trusted or event.issuer_arn in trusted)
+    if trusted and (event.actor_arn in trusted or event.issuer_arn in trusted):
+        return True
+    for pattern in trusted:
+        if "*" in pattern and any(
+            arn and _any_account(pattern).fullmatch(arn) for arn in (event.actor_arn, event.issuer_arn)
+        ):
+            return True
+    issuer = event.issuer_arn
+    if not policy.trusted_role_names or not issuer or ":role/" not in issuer:
+        return False
+    return issuer.rsplit("/", 1)[-1] in policy.trusted_role_names
+
+
+@functools.cache
+def _any_account(pattern: str) -> re.Pattern[str]:
+    return re.compile(r"\d{12}".join(re.escape(part) for part in pattern.split("*")))
+
+
+_ATTACH: Final = frozenset({"AttachUserPolicy", "AttachGroupPolicy", "AttachRolePolicy"})
+
+
+def _escalation(event: CloudTrailEvent, view: RiskView, policy: RiskPolicy, caller: str) -> list[Finding]:
+    """Administrator-equivalent grants to a user, a group, or a role; a user added to a group that has
+    one; a console password for a user that never signed in with one (a workload)."""
+    params = event.params or {}
+    name = event.event_name
+    principal = params.get("userName") or params.get("groupName") or params.get("roleName") or "?"
+    kind = "user" if "userName" in params else "group" if "groupName" in params else "role"
+    admin = False
+    what = ""
+    if name in _ATTACH:
+        policy_arn = params.get("policyArn", "")
+        admin = any(policy_arn.endswith(f":iam::aws:policy/{n}") for n in policy.admin_policy_names)
+        what = f"{name}: {policy_arn.rsplit('/', 1)[-1]} attached to {kind} {principal} by {caller}"
+    elif event.admin_inline_policy:
+        admin = True
+        what = f"{name}: an inline policy allowing */iam:* on * put on {kind} {principal} by {caller}"
+    elif name == "AddUserToGroup" and view.group_admin:
+        admin = True
+        what = f"user {params.get('userName')} added to the administrator group {params.get('groupName')}"
+        principal = params.get("userName") or principal
+    out: list[Finding] = []
+    if admin:
+        out.append(finding(RiskReason.ADMIN_POLICY_ATTACHED, principal, what))
+    if name == "CreateLoginProfile" and view.had_console_password is False and event.user:
+        out.append(
+            finding(
+                RiskReason.CONSOLE_PASSWORD_FOR_WORKLOAD,
+                event.user,
+                f"console password created by {caller} for a user that never signed in to the console",
+            )
+        )
+    return out
 
 
 # -- baseline -------------------------------------------------------------------------------------------
@@ -365,6 +576,16 @@ def minute_bucket(at: datetime) -> datetime:
 def window_start(at: datetime, policy: RiskPolicy) -> datetime:
     """The first minute bucket inside the window ending at `at` (buckets are whole minutes)."""
     return minute_bucket(at) - timedelta(minutes=policy.brute_force_window_minutes - 1)
+
+
+def slow_window_start(at: datetime, policy: RiskPolicy) -> datetime:
+    """The first minute bucket inside the slow window ending at `at`."""
+    return minute_bucket(at) - timedelta(minutes=policy.slow_window_hours * 60 - 1)
+
+
+def failure_span(policy: RiskPolicy) -> timedelta:
+    """How long a failure bucket must be kept: the longer of the two windows."""
+    return max(policy.window, policy.slow_window)
 
 
 # -- the alert ------------------------------------------------------------------------------------------
