@@ -37,9 +37,9 @@ REPORT = os.environ.get("CREDLIFE_SIM_REPORT")
 #: simply passes, and its entry goes. (The default calendar of `make test` holds every invariant.)
 OPEN: dict[str, str] = {
     "g": (
-        "a deactivation whose result audit row failed to write (one DynamoDB PutItem error) keeps only its "
-        "intent row: no later run records the result (CREDLIFE_SIM_SEED=12, 16 accounts x 120 days: "
-        "account 5 day 22)"
+        "a deactivation or deletion whose result audit row failed to write (a DynamoDB PutItem error) keeps "
+        "only its intent row: no later run records the result (CREDLIFE_SIM_DAYS=120 with "
+        "CREDLIFE_SIM_SEED=12 CREDLIFE_SIM_ONLY=5: day 22; CREDLIFE_SIM_SEED=99 CREDLIFE_SIM_ONLY=3: day 37)"
     ),
 }
 
