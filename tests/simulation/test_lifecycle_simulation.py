@@ -35,13 +35,8 @@ REPORT = os.environ.get("CREDLIFE_SIM_REPORT")
 #: Invariants the code still breaks somewhere in the larger calendars, with where a seed shows it. While an
 #: invariant is listed, its violations make its test an expected failure (printed in full); once fixed it
 #: simply passes, and its entry goes. (The default calendar of `make test` holds every invariant.)
-OPEN: dict[str, str] = {
-    "g": (
-        "a deactivation or deletion whose result audit row failed to write (a DynamoDB PutItem error) keeps "
-        "only its intent row: no later run records the result (CREDLIFE_SIM_DAYS=120 with "
-        "CREDLIFE_SIM_SEED=12 CREDLIFE_SIM_ONLY=5: day 22; CREDLIFE_SIM_SEED=99 CREDLIFE_SIM_ONLY=3: day 37)"
-    ),
-}
+#: None today: the lost result audit row (g) of seeds 12 and 99 is written on a retry now.
+OPEN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
