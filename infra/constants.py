@@ -170,7 +170,7 @@ SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
         "iam", ("GetAccountPasswordPolicy", "UpdateAccountPasswordPolicy", "ListServerCertificates"), "*"
     ),
     ActionGroup("sts", ("GetCallerIdentity",), "*"),
-    ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem"), "state-table"),
+    ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem", "BatchWriteItem"), "state-table"),
     ActionGroup(
         "secretsmanager", ("CreateSecret", "PutSecretValue", "PutResourcePolicy", "TagResource"), "secrets"
     ),
@@ -245,7 +245,7 @@ ORGANIZATION_SCANNER_ACTIONS: tuple[ActionGroup, ...] = (
 #: is called through the member-role session: see `member_actions`).
 WORKER_ACTIONS: tuple[ActionGroup, ...] = (
     ActionGroup("sts", ("AssumeRole",), "member-roles"),
-    ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem"), "state-table"),
+    ActionGroup("dynamodb", ("Query", "PutItem", "UpdateItem", "BatchWriteItem"), "state-table"),
     ActionGroup("kms", KMS_INDIRECT_ACTIONS, "project-key"),
     ActionGroup("ses", ("SendEmail",), "sender-identity"),
     ActionGroup("sns", ("Publish",), "security-topic"),
