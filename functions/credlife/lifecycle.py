@@ -234,6 +234,8 @@ class LifecycleService:
             recovery = self.executor.recover_rotations(
                 self._account_id(), now=now, run_id=run_id, dry_run=self.policy.dry_run
             )
+        except NotFound:  # no state table at all: the same error the scan would give, first
+            raise
         except Exception as error:  # the journal unreadable: no access-key action can be trusted this run
             log.exception("the rotation journal could not be read")
             return Recovery(), f"the rotation journal could not be read ({type(error).__name__})"

@@ -42,6 +42,7 @@ SECRET_PREFIX = "credlife/access-keys"
 #: The verified SES sender every e2e account has, as a deployment that tells owners has it (without one,
 #: owner notices are only logged, never count as received, and nothing disruptive happens).
 SENDER = "credlife-sender@example.com"
+SENDER_REGIONS = (REGION, "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2")
 
 
 # -- events and context ------------------------------------------------------------------------------
@@ -171,7 +172,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CREDLIFE_SENDER_EMAIL", SENDER)
     with mock_aws():
-        boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
+        for region in SENDER_REGIONS:  # SES identities are regional; tests run in a few regions
+            boto3.client("ses", region_name=region).verify_email_identity(EmailAddress=SENDER)
         iam = boto3.client("iam", region_name=REGION)
         # moto answers the first GenerateCredentialReport with STARTED, and the inventory then waits a real
         # second before asking again; a report already generated keeps each run fast. moto rebuilds the

@@ -50,6 +50,8 @@ def handler(aws: Account, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[
     topic = boto3.client("sns", region_name=REGION).create_topic(Name="credlife-security")["TopicArn"]
     monkeypatch.setenv("CREDLIFE_STATE_TABLE", TABLE)
     monkeypatch.setenv("CREDLIFE_SECURITY_TOPIC_ARN", topic)
+    # the verdicts alone ("was this you?" mail to owners of users that exist is tested elsewhere)
+    monkeypatch.delenv("CREDLIFE_SENDER_EMAIL", raising=False)
     event_handler.use_runtime(None)
 
     def invoke(event: Any) -> dict[str, Any]:

@@ -142,6 +142,7 @@ class RiskPolicy(BaseModel):
     disabled_reasons: tuple[str, ...] = ("key_unused",)
     #: slow_brute_force: this many failed sign-ins per user (or per source) within `slow_window_hours`.
     slow_failures: Count = 20
+    #: The long window slow guessing is counted over (hours), beside the burst window.
     slow_window_hours: Annotated[int, Field(ge=1, le=24)] = 24
     #: password_spraying: one source failing against this many distinct user names in the slow window.
     spray_users: Annotated[int, Field(ge=2, le=100_000)] = 5
