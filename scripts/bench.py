@@ -95,9 +95,10 @@ def seed_realistic(users: int, account: str = ACCOUNT) -> None:
     naive = NOW.replace(tzinfo=None)
     for i in range(0, users, 4):
         user = backend.get_user(f"user-{i:05d}")
-        user.tags.append({"Key": "owner", "Value": f"owner-{i % 50}@example.com"})
+        backend.tag_user(user.name, [{"Key": "owner", "Value": f"owner-{i % 50}@example.com"}])
         backend.create_login_profile(user.name, "Not-a-real-pw-1234!")
-        user.password_last_used = None if i % 16 == 0 else naive - timedelta(days=(i * 3) % 120)
+        used = None if i % 16 == 0 else naive - timedelta(days=(i * 3) % 120)
+        user.password_last_used = used  # type: ignore[assignment]
         if i % 8 == 0:
             backend.enable_mfa_device(user.name, f"arn:aws:iam::{account}:mfa/{user.name}", "1", "2")
 

@@ -13,7 +13,7 @@ from moto.iam.models import iam_backends
 from credlife.aws.factory import build_runtime
 from credlife.aws.state_store import DynamoStateStore, create_state_table
 from credlife.config import parse_settings
-from tests.e2e.conftest import ACCOUNT, REGION, SENDER, Account
+from tests.e2e.conftest import ACCOUNT, REGION, SENDER, Account, naive_utc
 
 pytestmark = pytest.mark.e2e
 
@@ -81,3 +81,25 @@ def test_a_quiet_row_is_audited_once_per_episode_and_again_when_it_comes_back(aw
     aws.iam.update_user(UserName="svc", NewPath="/system/")
     fourth, _ = _day(runtime, 3)
     assert _audited(aws, fourth.run_id, "svc") == [("intent", "exempt"), ("result", "exempt")]
+
+
+def test_the_reset_flag_is_read_only_for_a_never_used_password_a_row_is_about(aws: Account) -> None:
+    # Given two console users who never signed in: one new with MFA (nothing due), one long unused
+    for name in ("calm", "due"):
+        aws.user(name, now=NOW, path="/people/")
+        aws.iam.create_login_profile(UserName=name, Password="Correct-Horse-9!")
+    iam_backends[ACCOUNT]["global"].users["calm"].create_date = naive_utc(NOW - timedelta(days=1))
+    serial = aws.iam.create_virtual_mfa_device(VirtualMFADeviceName="calm-phone")["VirtualMFADevice"][
+        "SerialNumber"
+    ]
+    aws.iam.enable_mfa_device(
+        UserName="calm", SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )
+    runtime = _runtime(aws)
+    # When the scheduled run plans them
+    summary, calls = _day(runtime, 0)
+    # Then only the user with a console row planned has its login profile read
+    rows = {a.user for a in summary.actions}
+    assert "due" in rows
+    assert "calm" not in rows
+    assert calls.get("iam:GetLoginProfile", 0) == 1

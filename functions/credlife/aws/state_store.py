@@ -633,9 +633,7 @@ class DynamoStateStore:
                 batch = pending
                 response = self._call(
                     "BatchWriteItem",
-                    lambda batch=batch: self._client.batch_write_item(  # type: ignore[misc]
-                        RequestItems={self.table_name: batch}
-                    ),
+                    lambda batch=batch: self._client.batch_write_item(RequestItems={self.table_name: batch}),
                 )
                 pending = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
             if pending:
