@@ -8,7 +8,7 @@ STAMP := $(VENV)/.synced
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test lint typecheck unit synth bench clean
+.PHONY: setup demo test lint typecheck unit synth bench simulate clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ test: setup lint typecheck  ## ruff, mypy and the whole pytest suite
 
 unit: setup
 	$(RUN)/pytest -q tests/unit
+
+simulate: setup  ## the lifecycle simulation at acceptance size: 200 seeded accounts x 120 days, faults, 2 workers
+	CREDLIFE_SIM_ACCOUNTS=$${CREDLIFE_SIM_ACCOUNTS:-200} CREDLIFE_SIM_DAYS=$${CREDLIFE_SIM_DAYS:-120} \
+	CREDLIFE_SIM_WORKERS=$${CREDLIFE_SIM_WORKERS:-2} $(RUN)/pytest -q -m simulation tests/simulation -s
 
 synth: setup  ## write the CloudFormation templates to cdk.out (no Docker, no AWS credentials)
 	$(RUN)/python app.py

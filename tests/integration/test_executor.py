@@ -18,7 +18,7 @@ from moto import mock_aws
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from credlife.aws.calls import ApiCallCounter
-from credlife.aws.errors import AwsError
+from credlife.aws.errors import AwsError, Throttled
 from credlife.aws.executor import KEY_ACTIONS, REQUIRED_ACTIONS, Executor
 from credlife.aws.secrets import KeyVault
 from credlife.aws.state_store import DynamoStateStore, create_state_table
@@ -620,3 +620,29 @@ def test_only_the_declared_iam_actions_are_called(world: World) -> None:
     called = {name for name in world.counter.snapshot() if name.startswith("iam:")}
     assert called == {*KEY_ACTIONS, "iam:GetAccessKeyLastUsed"}
     assert called <= set(REQUIRED_ACTIONS)
+
+
+def test_a_throttled_result_row_is_written_on_a_later_attempt(world: World) -> None:
+    # Given an unused key to deactivate and the state table throttling the first two result writes
+    # (injected: moto never throttles)
+    alice = world.make_user("alice", KeyStatus.ACTIVE)
+    (key,) = alice.access_keys
+    real = world.state.write_audit
+    refused: list[str] = []
+
+    def flaky(account_id: str, entry: AuditEntry) -> None:
+        if entry.phase == "result" and len(refused) < 2:
+            refused.append(entry.phase)
+            raise Throttled("dynamodb:PutItem", "ThrottlingException")
+        real(account_id, entry)
+
+    sleeps: list[float] = []
+    world.executor._sleep = sleeps.append  # no real pauses in the test
+    with mock.patch.object(world.state, "write_audit", side_effect=flaky):
+        (outcome,) = world.apply(alice, act(ActionKind.DEACTIVATE, alice, key))
+    # Then the action is on record before and after, and the outcome says nothing went missing
+    assert outcome.status == "applied"
+    assert "audit result not written" not in outcome.detail
+    assert [(e.phase, e.outcome) for e in world.audit()] == [("intent", ""), ("result", "applied")]
+    assert refused == ["result", "result"]
+    assert len(sleeps) == 2

@@ -11,6 +11,7 @@ half-done is finished or undone by the next (`recover_rotations`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -61,6 +62,8 @@ NOOP: Final = "noop"
 FAILED: Final = "failed"
 REPORTED: Final = "reported"
 SKIPPED: Final = "skipped"
+#: Pauses between attempts to write an action's result row.
+AUDIT_RETRY_DELAYS: Final = (0.2, 1.0, 3.0)
 
 #: Disruptive access-key steps whose reason a use of the key voids (an unused key, a "safe" early
 #: retirement, an inactive key's clean-up): the key's last use is re-read right before them. The deadline
@@ -129,6 +132,7 @@ class Executor:
         self._fresh = FreshFacts(self._iam)
         self._vault = vault
         self._state = state
+        self._sleep: Callable[[float], None] = time.sleep
         self._rotator = Rotator(
             self._iam, vault=vault, state=state, retry_delays=retry_delays, messages=messages
         )
@@ -168,24 +172,23 @@ class Executor:
             log.exception("unexpected error", extra=_fields(run, action))
             outcome = Outcome(action, FAILED, f"unexpected error: {_safe(error)}")
         self._log(run, outcome)
-        try:
-            self._state.write_audit(
-                run.account_id,
-                AuditEntry(
-                    at=run.now,
-                    phase="result",
-                    run_id=run.run_id,
-                    action=row,
-                    outcome=outcome.status,
-                    detail=_audit_detail(outcome),
-                ),
-            )
-        except Exception as error:
+        result = AuditEntry(
+            at=run.now,
+            phase="result",
+            run_id=run.run_id,
+            action=row,
+            outcome=outcome.status,
+            detail=_audit_detail(outcome),
+        )
+        unwritten = self._write_result(run.account_id, result)
+        if unwritten is not None:
             log.error(
                 "audit result not written",
-                extra=_fields(run, action) | {"outcome": outcome.status, "error": _safe(error)},
+                extra=_fields(run, action) | {"outcome": outcome.status, "error": _safe(unwritten)},
             )
-            outcome = replace(outcome, detail=f"{outcome.detail}; audit result not written ({_safe(error)})")
+            outcome = replace(
+                outcome, detail=f"{outcome.detail}; audit result not written ({_safe(unwritten)})"
+            )
         return outcome
 
     def _repeat(self, run: _Run, action: Action) -> Outcome:
@@ -197,6 +200,21 @@ class Executor:
             return self._dispatch(run, action)
         except (AwsError, ExecutorError) as error:
             return Outcome(action, FAILED, str(error))
+
+    def _write_result(self, account_id: str, entry: AuditEntry) -> Exception | None:
+        """The result row of an action already taken: retried (a throttled write must not leave the action
+        with only its intent on record); the last error when every attempt failed."""
+        error: Exception | None = None
+        for attempt in range(len(AUDIT_RETRY_DELAYS) + 1):
+            if attempt:
+                self._sleep(AUDIT_RETRY_DELAYS[attempt - 1])
+            try:
+                self._state.write_audit(account_id, entry)
+            except Exception as failed:
+                error = failed
+                continue
+            return None
+        return error
 
     def _dispatch(self, run: _Run, action: Action) -> Outcome:
         if action.user != run.user.name:
