@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
 from credlife.aws.errors import NotFound
-from credlife.domain.actions import Action, ActionKind
+from credlife.domain.actions import Action, ActionKind, episode_id, quiet
 from credlife.domain.credential_planner import unrecorded_inactive_credentials
 from credlife.domain.credentials import (
     LoginProfileState,
@@ -45,7 +45,7 @@ from credlife.domain.planner import (
 )
 from credlife.domain.policy import Policy
 from credlife.notifications import NotificationService
-from credlife.ports import ExecutorPort, InventoryPort, Recovery, RunSummary, StateStorePort
+from credlife.ports import ExecutorPort, InventoryPort, Outcome, Recovery, RunSummary, StateStorePort
 
 log = logging.getLogger("credlife.lifecycle")
 
@@ -123,7 +123,8 @@ class LifecycleService:
     ) -> tuple[RunSummary, AccountSnapshot, dict[str, User]]:
         """`plan`, plus the snapshot it planned from (every user, for the report)."""
         snapshot = self._snapshot(now, only_user, allow_missing_state=allow_missing_state)
-        summary, resolved = self._plan(snapshot, now)
+        # an operator's plan or report names every key by id: keys are listed for every user with a row
+        summary, resolved = self._plan(snapshot, now, every_key_id=True)
         return summary, snapshot, resolved
 
     def run(
@@ -141,7 +142,8 @@ class LifecycleService:
         if rotate_now:
             snapshot = replace(snapshot, rotate_now=dict(rotate_now))
         snapshot = self._start_inactive_clocks(snapshot, now)
-        summary, resolved = self._plan(snapshot, now, run_id=run_id)
+        episodes = self._episodes(snapshot.account_id)
+        summary, resolved = self._plan(snapshot, now, run_id=run_id, episodes=episodes)
         if rotate_now:  # "rotate now" is about access keys: the other credentials wait for the schedule
             summary.actions = [
                 a for a in summary.actions if a.credential in _KEY_ROWS and a.action is not ActionKind.ADVISE
@@ -151,6 +153,7 @@ class LifecycleService:
         by_user: dict[str, list[Action]] = {}
         for action in summary.actions:
             by_user.setdefault(action.user, []).append(action)
+        audited: dict[str, str] = {}  # quiet rows audited (and queued) for the first time this run
         for name, user_actions in by_user.items():
             # exempt users have nothing to resolve: their rows are only audited; users without key rows
             # go as the snapshot has them (the facts a disruptive step is re-checked against)
@@ -175,6 +178,9 @@ class LifecycleService:
                 except Exception as error:
                     summary.failures.append(f"{name}: notices not queued ({type(error).__name__})")
                     log.exception("queueing notices failed", extra={"user": name})
+                    continue
+            audited.update(_new_episodes(outcomes))
+        self._remember_episodes(summary, episodes, audited, full=only_user is None and not rotate_now)
         if self.notifications is not None:
             try:
                 self.notifications.deliver(summary, now)
@@ -182,7 +188,8 @@ class LifecycleService:
                 summary.failures.append(f"notification delivery failed ({type(error).__name__})")
                 log.exception("notification delivery failed")
         if self.publisher is not None and only_user is None and not rotate_now:
-            report_users = {u.name: resolved.get(u.name, u) for u in snapshot.users}
+            named = _named_keys(summary.actions, snapshot.records)
+            report_users = {u.name: resolved.get(u.name) or _with_ids(u, named) for u in snapshot.users}
             try:
                 self.publisher.publish(summary, report_users, now)
             except Exception as error:  # the run's actions stand; the report waits for the next run
@@ -190,6 +197,37 @@ class LifecycleService:
                 log.exception("publishing the report failed")
         summary.api_calls = self._api_calls()
         return summary
+
+    def _episodes(self, account_id: str) -> dict[str, str]:
+        """The quiet rows already audited (episode id -> key id); unreadable: every row is audited."""
+        load = getattr(self.state, "load_episodes", None)
+        if load is None:
+            return {}
+        try:
+            return dict(load(account_id))
+        except Exception as error:
+            log.warning("audited episodes not read: every row is audited", extra={"error": str(error)})
+            return {}
+
+    def _remember_episodes(
+        self, summary: RunSummary, known: Mapping[str, str], audited: Mapping[str, str], *, full: bool
+    ) -> None:
+        """Store the episodes audited this run; a full run forgets those no longer planned (a row that
+        comes back is a new episode, audited again)."""
+        record = getattr(self.state, "record_episodes", None)
+        end = getattr(self.state, "end_episodes", None)
+        if record is None or end is None:
+            return
+        try:
+            if audited:
+                record(summary.account_id, audited, at=summary.started_at)
+            if full:
+                planned = {episode_id(a) for a in summary.actions if quiet(a)}
+                stale = sorted(set(known) - planned)
+                if stale:
+                    end(summary.account_id, stale)
+        except Exception as error:  # not remembered: those rows are audited again next run
+            log.warning("audited episodes not stored", extra={"error": str(error)})
 
     def _recover(self, now: datetime, run_id: str) -> tuple[Recovery, str | None]:
         try:
@@ -264,9 +302,21 @@ class LifecycleService:
             account, now, users, records, credential_records=credential_records, account=facts
         )
 
+    def _with_reset_flag(self, user: User) -> User:
+        """`GetLoginProfile` (the reset flag) for a console password never used that a planned row is
+        about (see `_needs_reset_flag`); unreadable: the user is judged on the credential report."""
+        if self.credentials is None:
+            return user
+        try:
+            state = self.credentials.login_profile(user.name)
+        except Exception as error:
+            log.warning("could not read login profile", extra={"user": user.name, "error": str(error)})
+            return user
+        return replace(user, password_reset_required=bool(state and state.reset_required))
+
     def _enrich(self, users: tuple[User, ...]) -> tuple[User, ...]:
-        """`GetLoginProfile` (the reset flag) only for console passwords never used: the users that may
-        be mid-reset. Everyone else is judged on the credential report alone."""
+        """SSH keys, service-specific credentials and signing certificates (one list call per user and
+        enabled type). The login profile's reset flag is read later, only for users a row is about."""
         if self.credentials is None:
             return users
         enriched: list[User] = []
@@ -277,16 +327,6 @@ class LifecycleService:
             if exemption(user, policy) is not None:
                 enriched.append(user)
                 continue
-            profile = user.login_profile
-            if profile is not None and profile.last_used is None:
-                try:
-                    state = listings.login_profile(user.name)
-                except Exception as error:
-                    log.warning(
-                        "could not read login profile", extra={"user": user.name, "error": str(error)}
-                    )
-                else:
-                    user = replace(user, password_reset_required=bool(state and state.reset_required))
             # one list call per user and enabled type (IAM reports none of these in the credential report)
             try:
                 if policy.ssh_keys_enabled:
@@ -322,20 +362,44 @@ class LifecycleService:
         )
 
     def _plan(
-        self, snapshot: AccountSnapshot, now: datetime, *, run_id: str | None = None
+        self,
+        snapshot: AccountSnapshot,
+        now: datetime,
+        *,
+        run_id: str | None = None,
+        every_key_id: bool = False,
+        episodes: Mapping[str, str] | None = None,
     ) -> tuple[RunSummary, dict[str, User]]:
+        """A scheduled run lists the keys (`ListAccessKeys`) only of users with a row that changes (or would
+        change) a key whose id its record does not hold; rows that only report name a key by its creation
+        time."""
         summary = RunSummary(snapshot.account_id, run_id or _run_id(now), now, self.policy.dry_run)
         summary.users = len(snapshot.users)
         first = plan(snapshot, self.policy, now)
-        needing = users_needing_key_ids(first)
+        known = episodes or {}
+        if not every_key_id:
+            first = [_known_key_id(_repeat(a, known), snapshot.records) for a in first]
+        # a quiet row already audited this episode needs no key id: it is neither audited nor sent again
+        needing = users_needing_key_ids(a for a in first if not a.repeat)
         first_by_user: dict[str, list[Action]] = {}
         for action in first:
             first_by_user.setdefault(action.user, []).append(action)
+        reset_flag = {
+            user.name
+            for user in snapshot.users
+            if self.credentials is not None and _needs_reset_flag(user, first_by_user.get(user.name, ()))
+        }
         resolved: dict[str, User] = {}
         actions: list[Action] = []
         progress, done = self.progress, 0
         to_resolve = sum(1 for user in snapshot.users if user.name in needing)
         for user in snapshot.users:
+            if user.name in reset_flag:
+                user = self._with_reset_flag(user)
+                if user.name not in needing:
+                    resolved[user.name] = user
+                    actions.extend(plan_user(user, snapshot, self.policy, now))
+                    continue
             if user.name not in needing:
                 actions.extend(first_by_user.get(user.name, ()))
                 continue
@@ -355,7 +419,7 @@ class LifecycleService:
         # account-level rows (root, password policy, server certificates) belong to no IAM user
         names = {u.name for u in snapshot.users}
         actions.extend(a for a in first if a.user not in names)
-        summary.actions = actions
+        summary.actions = [_repeat(a, known) for a in actions] if known else actions
         summary.api_calls = self._api_calls()
         return summary, resolved
 
@@ -395,6 +459,78 @@ class LifecycleService:
                 replacement_first_used=observed.get("replacement_first_used", known.replacement_first_used),
             )
         return replace(snapshot, records=records)
+
+
+#: Rows about a console password or its MFA whose plan the reset flag can change.
+_CONSOLE_ROWS = frozenset({CredentialType.PASSWORD, CredentialType.MFA})
+_QUIET_KINDS = frozenset({ActionKind.EXEMPT, ActionKind.ADVISE})
+
+
+def _repeat(action: Action, episodes: Mapping[str, str]) -> Action:
+    """A quiet row of an episode already audited: marked `repeat`, with the key id it named then."""
+    if action.repeat or not episodes or not quiet(action):
+        return action
+    named = episodes.get(episode_id(action))
+    if named is None:
+        return action
+    return replace(action, repeat=True, key_id=action.key_id or named or None)
+
+
+def _new_episodes(outcomes: Iterable[Outcome]) -> dict[str, str]:
+    """Quiet rows audited before and after for the first time (not failed, result on record)."""
+    return {
+        episode_id(o.action): o.action.key_id or ""
+        for o in outcomes
+        if quiet(o.action)
+        and not o.action.repeat
+        and o.status != "failed"
+        and "audit result not written" not in o.detail
+    }
+
+
+def _named_keys(actions: Iterable[Action], records: Mapping[str, KeyRecord]) -> dict[str, str]:
+    """Key ids known without listing: from the key records and from this run's rows (key_ref -> id)."""
+    named = {ref: r.key_id for ref, r in records.items() if r.key_id}
+    for a in actions:
+        if a.key_id and a.key_created is not None and a.credential in _KEY_ROWS:
+            named.setdefault(key_ref(a.user, a.key_created), a.key_id)
+    return named
+
+
+def _with_ids(user: User, named: Mapping[str, str]) -> User:
+    """The user with the ids of keys not listed this run filled in where known (the report names them)."""
+    if user.keys_resolved or all(k.key_id for k in user.access_keys):
+        return user
+    keys = tuple(
+        k if k.key_id else replace(k, key_id=named.get(key_ref(user.name, k.created)))
+        for k in user.access_keys
+    )
+    return replace(user, access_keys=keys)
+
+
+def _known_key_id(action: Action, records: Mapping[str, KeyRecord]) -> Action:
+    """A dry-run access-key row without a key id gets the id its key record holds (no IAM call); a live
+    change always acts on keys listed this run."""
+    if (
+        not action.dry_run
+        or action.key_id is not None
+        or action.key_created is None
+        or action.credential not in _KEY_ROWS
+    ):
+        return action
+    record = records.get(key_ref(action.user, action.key_created))
+    if record is None or not record.key_id:
+        return action
+    return replace(action, key_id=record.key_id)
+
+
+def _needs_reset_flag(user: User, rows: Iterable[Action]) -> bool:
+    """A console password never used, and a planned row about it: only then is `GetLoginProfile` read
+    (a password being reset gets an alert instead of those rows)."""
+    profile = user.login_profile
+    if profile is None or profile.last_used is not None:
+        return False
+    return any(a.credential in _CONSOLE_ROWS and a.action not in _QUIET_KINDS for a in rows)
 
 
 def _run_id(now: datetime) -> str:

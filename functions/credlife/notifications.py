@@ -81,6 +81,8 @@ class NotificationService:
         many were new."""
         queued = 0
         for outcome in outcomes:
+            if outcome.action.repeat:  # its items were stored when its episode was first audited
+                continue
             name = outcome.action.user
             owner = resolve_owner(users.get(name) or User(name=name, arn=""), self.rules)
             facts = OutcomeFacts(

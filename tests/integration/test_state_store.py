@@ -336,10 +336,26 @@ def test_only_the_declared_actions_are_called(store: DynamoStateStore, counter: 
     store.write_audit(ACCOUNT, AuditEntry(at=NOW, phase="intent", run_id="r", action={}))
     store.load_records(ACCOUNT)
     store.audit_log(ACCOUNT)
+    store.record_episodes(ACCOUNT, {"e1": "AKIAOLD"}, at=NOW)
+    store.end_episodes(ACCOUNT, ["e1"])
     # When the calls are counted
     called = {f"dynamodb:{name.split(':')[1]}" for name in counter.snapshot()}
     # Then they are exactly the adapter's REQUIRED_ACTIONS
     assert called == set(REQUIRED_ACTIONS)
+
+
+def test_episodes_are_remembered_in_batches_and_forgotten(
+    store: DynamoStateStore, counter: ApiCallCounter
+) -> None:
+    # Given 60 audited episodes, one naming its key
+    episodes = {f"episode-{i:03d}": ("AKIAOLD" if i == 0 else "") for i in range(60)}
+    store.record_episodes(ACCOUNT, episodes, at=NOW)
+    # Then they are read back with the key id, written in 3 batches of at most 25
+    assert store.load_episodes(ACCOUNT) == episodes
+    assert counter.snapshot()["dynamodb:BatchWriteItem"] == 3
+    # When all but one end, only that one is left
+    store.end_episodes(ACCOUNT, [e for e in episodes if e != "episode-007"])
+    assert store.load_episodes(ACCOUNT) == {"episode-007": ""}
 
 
 # -- the outbox ----------------------------------------------------------------------------------------

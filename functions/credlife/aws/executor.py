@@ -27,7 +27,7 @@ from credlife.aws.errors import AwsError, NotFound, translate
 from credlife.aws.fresh_facts import FreshFacts, used_since
 from credlife.aws.rotation import Rotator
 from credlife.aws.secrets import KeyVault
-from credlife.domain.actions import Action, ActionKind, Reason
+from credlife.domain.actions import Action, ActionKind, Reason, quiet
 from credlife.domain.messages import MessageItem
 from credlife.domain.models import AccessKey, CredentialType, KeyRecord, KeyStatus, Notice, User, key_ref
 from credlife.ports import AuditEntry, NoticeMessagesPort, Outcome, Recovery, StateStorePort
@@ -93,7 +93,11 @@ class _Run:
 
     def find(self, action: Action) -> AccessKey | None:
         if action.key_id:
-            return next((k for k in self.keys if k.key_id == action.key_id), None)
+            found = next((k for k in self.keys if k.key_id == action.key_id), None)
+            if found is not None or any(k.key_id for k in self.keys):
+                return found
+            # keys not listed this run (a dry-run or report-only row): the row's id came from the key
+            # record, the key is the report's slot of the same creation time
         if action.key_created:
             wanted = _second(action.key_created)
             return next((k for k in self.keys if _second(k.created) == wanted), None)
@@ -147,6 +151,8 @@ class Executor:
     # -- one action, audited -------------------------------------------------------------------------
 
     def _one(self, run: _Run, action: Action) -> Outcome:
+        if action.repeat and quiet(action):
+            return self._repeat(run, action)
         row = action.as_row()
         try:
             self._state.write_audit(
@@ -184,6 +190,16 @@ class Executor:
                 outcome, detail=f"{outcome.detail}; audit result not written ({_safe(unwritten)})"
             )
         return outcome
+
+    def _repeat(self, run: _Run, action: Action) -> Outcome:
+        """A quiet row audited earlier in its episode (a report, a dry-run "would do"): the same outcome,
+        with nothing written (a dry-run notice is already recorded with its items)."""
+        if action.action is ActionKind.WARN:
+            return Outcome(action, NOOP, f"{action.stage} notice already recorded")
+        try:
+            return self._dispatch(run, action)
+        except (AwsError, ExecutorError) as error:
+            return Outcome(action, FAILED, str(error))
 
     def _write_result(self, account_id: str, entry: AuditEntry) -> Exception | None:
         """The result row of an action already taken: retried (a throttled write must not leave the action

@@ -9,6 +9,7 @@ Layout (partition key `pk`, sort key `sk`, both strings; TTL attribute `expires_
 | audit entry | `AUDIT#<account_id>` | `<at, ISO-8601 UTC, microseconds>#<run_id>#<seq>-<random>` |
 | outbox item | `OUTBOX#<account_id>` | `MSG#<message item id>` |
 | rotation journal entry | `ACCOUNT#<account_id>` | `JOURNAL#<user>#<started, ISO-8601 UTC>#<run_id>` |
+| audited episode | `EPISODE#<account_id>` | `<episode id of a quiet row>` |
 
 IAM user names never contain `#`, so the sort keys cannot be confused. Datetimes are stored as ISO-8601 UTC
 strings and decoded back into aware datetimes. Notices live in one map attribute `notices`, keyed
@@ -63,7 +64,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("credlife.state")
 
 #: What this adapter calls (the CDK construct grants exactly these on the table).
-REQUIRED_ACTIONS: Final = ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
+REQUIRED_ACTIONS: Final = (
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:BatchWriteItem",  # episode markers, many per run (puts and deletes)
+)
 #: TransactWriteItems is authorized as the writes inside it (PutItem / UpdateItem on the table): no
 #: action of its own is needed.
 
@@ -573,6 +579,68 @@ class DynamoStateStore:
             ),
         )
 
+    # -- audited episodes: a quiet row (report-only, dry-run) is audited once while it stays planned -----
+
+    def load_episodes(self, account_id: str) -> dict[str, str]:
+        """Episode id -> the key id its row named ("" when none), of every quiet row audited and still
+        planned at the last full run (one paginated Query)."""
+        return {
+            _required(item, SORT_KEY): _str(item, "key_id") or ""
+            for item in self._query(
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                ExpressionAttributeValues={":pk": _s(_episode_pk(account_id))},
+            )
+        }
+
+    def record_episodes(self, account_id: str, episodes: Mapping[str, str], *, at: datetime) -> None:
+        """Remember audited episodes (batched, 25 per request)."""
+        self._batch(
+            account_id,
+            [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            PARTITION_KEY: _s(_episode_pk(account_id)),
+                            SORT_KEY: _s(episode),
+                            "at": _s(_iso(at)),
+                            **({"key_id": _s(key_id)} if key_id else {}),
+                            TTL_ATTRIBUTE: _n(_expiry(at)),
+                        }
+                    }
+                }
+                for episode, key_id in episodes.items()
+            ],
+        )
+
+    def end_episodes(self, account_id: str, episodes: Sequence[str]) -> None:
+        """Forget episodes whose row is no longer planned: if it comes back, it is audited again."""
+        self._batch(
+            account_id,
+            [
+                {"DeleteRequest": {"Key": {PARTITION_KEY: _s(_episode_pk(account_id)), SORT_KEY: _s(e)}}}
+                for e in episodes
+            ],
+        )
+
+    def _batch(self, account_id: str, requests: Sequence[Any]) -> None:
+        """BatchWriteItem in chunks of 25, re-sending what DynamoDB left unprocessed (a few times)."""
+        for start in range(0, len(requests), 25):
+            pending: list[Any] = list(requests[start : start + 25])
+            for _ in range(5):
+                if not pending:
+                    break
+                batch = pending
+                response = self._call(
+                    "BatchWriteItem",
+                    lambda batch=batch: self._client.batch_write_item(RequestItems={self.table_name: batch}),
+                )
+                pending = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
+            if pending:
+                log.warning(
+                    "episode markers not written", extra={"account_id": account_id, "count": len(pending)}
+                )
+
     # -- outbox --------------------------------------------------------------------------------------
 
     def enqueue_message(self, account_id: str, item: MessageItem) -> bool:
@@ -747,6 +815,10 @@ def _cred_key(
 
 def _audit_pk(account_id: str) -> str:
     return f"AUDIT#{account_id}"
+
+
+def _episode_pk(account_id: str) -> str:
+    return f"EPISODE#{account_id}"
 
 
 def _outbox_pk(account_id: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -140,6 +142,8 @@ class Action:
     #: For a `warn` (and a `rotate`, whose message is the old key's first notice): no notice of this
     #: episode has reached the owner yet, so the deadline it announces moves with its delivery.
     opens_notice: bool = False
+    #: A quiet row (see `quiet`) already audited in this episode: not audited or queued again this run.
+    repeat: bool = field(default=False, compare=False)
 
     @property
     def control(self) -> str:
@@ -174,3 +178,34 @@ class Action:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+#: Rows that change nothing in IAM whatever the mode.
+REPORT_ONLY_KINDS = frozenset({ActionKind.ALERT, ActionKind.BLOCKED, ActionKind.EXEMPT, ActionKind.ADVISE})
+
+
+def quiet(action: Action) -> bool:
+    """A row that changes nothing (it only reports, or it is a dry-run "would do"): audited once per
+    episode, not every run."""
+    return action.dry_run or action.action in REPORT_ONLY_KINDS
+
+
+def episode_id(action: Action) -> str:
+    """The same row planned run after run: user, credential (by creation time, or its own id for other
+    credential types), action, reason, mode and what a notice announces; not the detail text (it counts
+    days), a key id (known for some runs only) nor another row's deadline (it moves while nothing happens)."""
+    key_rows = action.credential in (CredentialType.ACCESS_KEY, CredentialType.USER)
+    parts = [
+        action.user,
+        action.credential.value,
+        None if key_rows else action.key_id,
+        _iso(action.key_created),
+        action.action.value,
+        action.reason.value,
+        action.warns_of.value if action.warns_of else None,
+        action.stage,
+        # what a notice announces, or when an exemption ends; a dry-run rotation's deadline moves daily
+        _iso(action.deadline) if action.action in (ActionKind.WARN, ActionKind.EXEMPT) else None,
+        action.dry_run,
+    ]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
